@@ -1,0 +1,253 @@
+// Bindings of the compiled network, the measurement processes and the kernels.
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bindings/arrays.hpp"
+#include "cisreg/network.hpp"
+#include "cisreg/ops.hpp"
+
+namespace cisreg::bind {
+namespace {
+
+MeasKind kind_from_name(const std::string& k) {
+    if (k == "linear") return MeasKind::Linear;
+    if (k == "sortseq") return MeasKind::SortSeq;
+    if (k == "ge_gaussian") return MeasKind::GEGaussian;
+    if (k == "ge_cauchy") return MeasKind::GECauchy;
+    throw InputError("measurement kind '" + k + "' is unknown; use linear, sortseq, ge_gaussian or ge_cauchy");
+}
+std::string kind_name(MeasKind k) {
+    switch (k) {
+        case MeasKind::Linear: return "linear";
+        case MeasKind::SortSeq: return "sortseq";
+        case MeasKind::GEGaussian: return "ge_gaussian";
+        case MeasKind::GECauchy: return "ge_cauchy";
+    }
+    return "?";
+}
+
+// Validated inputs common to the kernels.
+struct Inputs {
+    SeqBatch batch;
+    const double* theta = nullptr;
+    Exec exec;
+};
+
+Inputs prepare(const Network& net, const py::object& codes_o, const py::object& theta_o,
+               const py::object& rows_o, int n_threads) {
+    Inputs in;
+    py::array codes = checked<uint8_t>(codes_o, "codes", 2);
+    check_len(codes, 1, net.length, "codes", "sequence length of the model");
+    py::array theta = checked<double>(theta_o, "theta", 1);
+    check_len(theta, 0, net.n_params, "theta", "number of model parameters");
+    in.theta = static_cast<const double*>(theta.data());
+    check_finite(in.theta, net.n_params, "theta");
+    in.batch.codes = static_cast<const uint8_t*>(codes.data());
+    in.batch.n = codes.shape(0);
+    in.batch.L = codes.shape(1);
+    if (rows_o.is_none()) {
+        in.batch.rows = nullptr;
+        in.batch.b = in.batch.n;
+    } else {
+        py::array rows = checked<int64_t>(rows_o, "rows", 1);
+        in.batch.rows = static_cast<const int64_t*>(rows.data());
+        in.batch.b = rows.shape(0);
+        for (int64_t i = 0; i < in.batch.b; ++i)
+            if (in.batch.rows[i] < 0 || in.batch.rows[i] >= in.batch.n)
+                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.batch.rows[i]) +
+                                 " is out of range for " + std::to_string(in.batch.n) + " sequences");
+    }
+    if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
+    in.exec.n_threads = n_threads;
+    return in;
+}
+
+void check_targets(const Measurement& meas, const SeqBatch& batch, const double* tg) {
+    const int64_t T = meas.n_targets();
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const int64_t r = batch.row(i);
+        for (int64_t j = 0; j < T; ++j) {
+            const double v = tg[r * T + j];
+            if (!std::isfinite(v))
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is not finite; remove or fix that measurement");
+            if (meas.kind == MeasKind::SortSeq && v < 0)
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is a negative count; counts must be >= 0");
+        }
+    }
+}
+
+}  // namespace
+
+void register_network(py::module_& m) {
+    py::class_<Network>(m, "Network", "A compiled network (see cpp/include/cisreg/network.hpp).")
+        .def(py::init([](int32_t alphabet_size, int32_t length, int64_t n_params,
+                         const std::vector<std::tuple<int32_t, int32_t, int64_t, int64_t>>& sites,
+                         std::vector<int32_t> a_ptr, std::vector<int32_t> a_site, std::vector<double> a_coef,
+                         std::vector<double> b_const, std::vector<int32_t> b_ptr, std::vector<int64_t> b_param,
+                         std::vector<double> b_coef, std::vector<int32_t> node_state, int32_t n_states,
+                         std::vector<double> act_const, std::vector<int64_t> act_param, int64_t tsat_param,
+                         double tsat_const) {
+                 Network net;
+                 net.alphabet_size = alphabet_size;
+                 net.length = length;
+                 net.n_params = n_params;
+                 for (const auto& s : sites) {
+                     Site st;
+                     st.start = std::get<0>(s);
+                     st.width = std::get<1>(s);
+                     st.e_offset = std::get<2>(s);
+                     st.eps_offset = std::get<3>(s);
+                     net.sites.push_back(st);
+                 }
+                 net.a_ptr = std::move(a_ptr);
+                 net.a_site = std::move(a_site);
+                 net.a_coef = std::move(a_coef);
+                 net.b_const = std::move(b_const);
+                 net.b_ptr = std::move(b_ptr);
+                 net.b_param = std::move(b_param);
+                 net.b_coef = std::move(b_coef);
+                 net.node_state = std::move(node_state);
+                 net.n_states = n_states;
+                 net.act_const = std::move(act_const);
+                 net.act_param = std::move(act_param);
+                 net.tsat_param = tsat_param;
+                 net.tsat_const = tsat_const;
+                 check_network(net);
+                 return net;
+             }),
+             py::arg("alphabet_size"), py::arg("length"), py::arg("n_params"), py::arg("sites"), py::arg("a_ptr"),
+             py::arg("a_site"), py::arg("a_coef"), py::arg("b_const"), py::arg("b_ptr"), py::arg("b_param"),
+             py::arg("b_coef"), py::arg("node_state"), py::arg("n_states"), py::arg("act_const"),
+             py::arg("act_param"), py::arg("tsat_param"), py::arg("tsat_const"))
+        .def_property_readonly("n_params", [](const Network& n) { return n.n_params; })
+        .def_property_readonly("n_nodes", &Network::n_nodes)
+        .def_property_readonly("n_sites", &Network::n_sites)
+        .def_property_readonly("n_states", [](const Network& n) { return n.n_states; })
+        .def_property_readonly("length", [](const Network& n) { return n.length; })
+        .def_property_readonly("alphabet_size", [](const Network& n) { return n.alphabet_size; });
+
+    py::class_<Measurement>(m, "Measurement", "A measurement process p(y | phi).")
+        .def(py::init([](const std::string& kind, int32_t n_bins, int32_t hidden, int64_t offset) {
+                 Measurement ms;
+                 ms.kind = kind_from_name(kind);
+                 ms.n_bins = n_bins;
+                 ms.hidden = hidden;
+                 ms.offset = offset;
+                 if (ms.offset < 0) throw InputError("measurement: offset must be >= 0");
+                 return ms;
+             }),
+             py::arg("kind"), py::arg("n_bins") = 1, py::arg("hidden") = 0, py::arg("offset") = 0)
+        .def_property_readonly("kind", [](const Measurement& ms) { return kind_name(ms.kind); })
+        .def_property_readonly("n_bins", [](const Measurement& ms) { return ms.n_bins; })
+        .def_property_readonly("hidden", [](const Measurement& ms) { return ms.hidden; })
+        .def_property_readonly("offset", [](const Measurement& ms) { return ms.offset; })
+        .def_property_readonly("n_params", &Measurement::n_params)
+        .def_property_readonly("n_targets", &Measurement::n_targets);
+
+    m.def(
+        "phi",
+        [](const Network& net, const py::object& codes, const py::object& theta, const py::object& rows,
+           int n_threads, bool details) -> py::object {
+            Inputs in = prepare(net, codes, theta, rows, n_threads);
+            const py::ssize_t b = static_cast<py::ssize_t>(in.batch.b);
+            py::array_t<double> phi(b);
+            PhiOut out;
+            out.phi = phi.mutable_data();
+            py::array_t<double> dG, logp, logZ;
+            if (details) {
+                dG = py::array_t<double>({b, static_cast<py::ssize_t>(net.n_sites())});
+                logp = py::array_t<double>({b, static_cast<py::ssize_t>(net.n_states)});
+                logZ = py::array_t<double>(b);
+                out.dG = dG.mutable_data();
+                out.state_logp = logp.mutable_data();
+                out.logZ = logZ.mutable_data();
+            }
+            {
+                py::gil_scoped_release release;  // no Python object is touched below
+                phi_forward(net, in.batch, in.theta, in.exec, out);
+            }
+            if (!details) return std::move(phi);
+            return py::make_tuple(phi, dG, logp, logZ);
+        },
+        py::arg("net"), py::arg("codes"), py::arg("theta"), py::arg("rows") = py::none(),
+        py::arg("n_threads") = 1, py::arg("details") = false,
+        "phi for each selected row; with details=True also (dG [b,S], log state probabilities [b,K], logZ [b]).");
+
+    m.def(
+        "loss_and_grad",
+        [](const Network& net, const Measurement& meas, const py::object& codes, const py::object& targets_o,
+           const py::object& theta, const py::object& rows, int n_threads, bool want_grad,
+           const py::object& grad_out, bool per_row) -> py::object {
+            check_measurement(meas, net.n_params);
+            Inputs in = prepare(net, codes, theta, rows, n_threads);
+            py::array targets = checked<double>(targets_o, "targets", 2);
+            check_len(targets, 0, in.batch.n, "targets", "one row per sequence in codes");
+            check_len(targets, 1, meas.n_targets(), "targets", "columns required by the measurement process");
+            const double* tg = static_cast<const double*>(targets.data());
+            check_targets(meas, in.batch, tg);
+            py::array grad;
+            double* gp = nullptr;
+            if (want_grad) {
+                if (grad_out.is_none()) {
+                    grad = py::array_t<double>(static_cast<py::ssize_t>(net.n_params));
+                } else {
+                    grad = checked<double>(grad_out, "grad_out", 1, true);
+                    check_len(grad, 0, net.n_params, "grad_out", "number of model parameters");
+                }
+                gp = static_cast<double*>(grad.mutable_data());
+                std::fill(gp, gp + net.n_params, 0.0);
+            }
+            py::array_t<double> nll_rows;
+            double* np = nullptr;
+            if (per_row) {
+                nll_rows = py::array_t<double>(static_cast<py::ssize_t>(in.batch.b));
+                np = nll_rows.mutable_data();
+            }
+            double loss;
+            {
+                py::gil_scoped_release release;  // no Python object is touched below
+                loss = loss_and_grad(net, meas, in.batch, tg, in.theta, in.exec, gp, np);
+            }
+            py::object g = want_grad ? py::object(grad) : py::object(py::none());
+            if (per_row) return py::make_tuple(loss, g, nll_rows);
+            return py::make_tuple(loss, g);
+        },
+        py::arg("net"), py::arg("meas"), py::arg("codes"), py::arg("targets"), py::arg("theta"),
+        py::arg("rows") = py::none(), py::arg("n_threads") = 1, py::arg("want_grad") = true,
+        py::arg("grad_out") = py::none(), py::arg("per_row") = false,
+        "Summed negative log-likelihood over the selected rows and its gradient (loss, grad); "
+        "grad_out, if given, is overwritten; per_row=True adds the per-row NLL.");
+
+    m.def(
+        "measurement_forward",
+        [](const Measurement& meas, const py::object& theta_o, const py::object& phi_o) {
+            py::array theta = checked<double>(theta_o, "theta", 1);
+            check_measurement(meas, theta.shape(0));
+            check_finite(static_cast<const double*>(theta.data()), theta.shape(0), "theta");
+            py::array phi = checked<double>(phi_o, "phi", 1);
+            const int64_t b = phi.shape(0);
+            const int64_t T = meas.kind == MeasKind::SortSeq ? meas.n_bins : 1;
+            py::array_t<double> out({static_cast<py::ssize_t>(b), static_cast<py::ssize_t>(T)});
+            const double* th = static_cast<const double*>(theta.data());
+            const double* ph = static_cast<const double*>(phi.data());
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                measurement_forward(meas, th, ph, b, o);
+            }
+            return out;
+        },
+        py::arg("meas"), py::arg("theta"), py::arg("phi"),
+        "log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE.");
+
+    m.def("has_openmp", &has_openmp);
+    m.def("cpu_kernel_level", []() { return std::string(cpu_kernel_level()); });
+    m.def("max_threads", &max_threads);
+    m.def("cuda_available", []() { return false; });
+    m.attr("chunk_rows") = kChunkRows;
+}
+
+}  // namespace cisreg::bind

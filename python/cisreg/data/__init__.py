@@ -1,0 +1,41 @@
+"""Data loading: sequence alphabets, encoding and MPRA / sort-seq tables.
+
+Public names
+------------
+ALPHABETS, resolve_alphabet
+    Named alphabets (``"dna"``: ACGT, ``"rna"``: ACGU).
+encode, decode
+    Vectorised conversion between sequence strings and uint8 codes.
+Dataset, read_table, from_dataframe
+    Validated data sets read from CSV/TSV files or DataFrames.
+load_example, example_path
+    The bundled lac promoter sort-seq data set.
+"""
+
+from __future__ import annotations
+
+from cisreg.data.alphabet import ALPHABETS, resolve_alphabet
+from cisreg.data.encode import decode, encode
+from cisreg.data.table import (
+    EXAMPLES,
+    SPLIT_NAMES,
+    Dataset,
+    example_path,
+    from_dataframe,
+    load_example,
+    read_table,
+)
+
+__all__ = [
+    "ALPHABETS",
+    "EXAMPLES",
+    "SPLIT_NAMES",
+    "Dataset",
+    "decode",
+    "encode",
+    "example_path",
+    "from_dataframe",
+    "load_example",
+    "read_table",
+    "resolve_alphabet",
+]

@@ -1,0 +1,209 @@
+"""The :class:`Model`: a compiled model specification plus its parameters."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import _core
+from .._threads import effective_n_threads
+from ..data.encode import encode
+from ..errors import InputError
+from .compile import Compiled, compile_spec, initial_theta
+from .spec import GE, ModelSpec, SortSeq
+
+#: Gas constant in kcal / (mol K).
+R_KCAL = 1.987204259e-3
+
+
+def kT_in_kcal(temperature_c: float = 37.0) -> float:
+    """1 kT in kcal/mol at ``temperature_c`` degrees Celsius."""
+    return R_KCAL * (temperature_c + 273.15)
+
+
+class Model:
+    """A biophysical model of cis-regulation with its parameters.
+
+    Parameters
+    ----------
+    spec:
+        The model specification (see :func:`cisreg.models.spec.spec_from_dict`).
+    theta:
+        The flat parameter vector; if omitted, a random start from ``seed``.
+    seed:
+        Seed of the random initialisation (ignored when ``theta`` is given).
+    """
+
+    def __init__(self, spec: ModelSpec, theta: np.ndarray | None = None, *, seed: int = 0) -> None:
+        self.spec = spec
+        self.compiled: Compiled = compile_spec(spec)
+        if theta is None:
+            theta = initial_theta(self.compiled, np.random.default_rng(seed))
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        if theta.shape != (self.layout.size,):
+            raise InputError(f"theta has shape {theta.shape}, expected ({self.layout.size},) for this model")
+        if not np.all(np.isfinite(theta)):
+            bad = int(np.flatnonzero(~np.isfinite(theta))[0])
+            raise InputError(f"theta[{bad}] is not finite")
+        self.theta = theta
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layout(self):  # type: ignore[no-untyped-def]
+        return self.compiled.layout
+
+    @property
+    def alphabet(self) -> str:
+        return self.spec.alphabet
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.compiled.state_names
+
+    def _codes(self, x: Any) -> np.ndarray:
+        if isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2:
+            codes = x
+        else:
+            codes = encode(x, self.alphabet)
+        if codes.shape[1] != self.spec.length:
+            raise InputError(f"sequences have length {codes.shape[1]}, but the model expects "
+                             f"{self.spec.length}")
+        return codes
+
+    # ------------------------------------------------------------------ forward
+    def x_to_phi(self, x: Any, *, n_threads: int | None = None) -> np.ndarray:
+        """Activity phi of each sequence (strings or uint8 codes [N, L])."""
+        codes = self._codes(x)
+        if self.compiled.kinetic is not None and self.compiled.kinetic.use_linear:
+            return self.compiled.kinetic.phi(self.theta, codes, None, effective_n_threads(n_threads))
+        return _core.phi(self.compiled.network, codes, self.theta, None, effective_n_threads(n_threads))
+
+    def x_to_details(self, x: Any, *, n_threads: int | None = None) -> dict[str, Any]:
+        """phi, site energies (kT), state probabilities and log Z, as DataFrames."""
+        codes = self._codes(x)
+        phi, dG, logp, logZ = _core.phi(self.compiled.network, codes, self.theta, None,
+                                        effective_n_threads(n_threads), True)
+        return {
+            "phi": phi,
+            "dG": pd.DataFrame(dG, columns=[s.name for s in self.spec.sites]),
+            "state_probs": pd.DataFrame(np.exp(logp), columns=list(self.state_names)),
+            "logZ": logZ,
+        }
+
+    def p_of_y_given_phi(self, phi: np.ndarray) -> np.ndarray:
+        """Sort-seq models: p(y | phi) for each phi, shape [len(phi), bins]."""
+        if not isinstance(self.spec.measurement, SortSeq):
+            raise InputError("p_of_y_given_phi needs a sort-seq measurement process")
+        out = _core.measurement_forward(self.compiled.measurement, self.theta,
+                                        np.ascontiguousarray(phi, dtype=np.float64).ravel())
+        return np.exp(out)
+
+    def phi_to_yhat(self, phi: np.ndarray) -> np.ndarray:
+        """GE models: the global-epistasis prediction g(phi); sort-seq: mean bin under p(y|phi)."""
+        phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
+        if isinstance(self.spec.measurement, GE):
+            return _core.measurement_forward(self.compiled.measurement, self.theta, phi)[:, 0]
+        p = self.p_of_y_given_phi(phi)
+        return p @ np.arange(p.shape[1], dtype=np.float64)
+
+    def x_to_yhat(self, x: Any, *, n_threads: int | None = None) -> np.ndarray:
+        return self.phi_to_yhat(self.x_to_phi(x, n_threads=n_threads))
+
+    def targets_of(self, dataset: Any) -> np.ndarray:
+        """The target array the measurement process needs from a Dataset."""
+        m = self.spec.measurement
+        if isinstance(m, SortSeq):
+            if dataset.counts is None:
+                raise InputError("this model has a sort-seq measurement but the data have no count "
+                                 "columns ct_0..; use a GE model for a continuous column y", source=dataset.source)
+            if dataset.counts.shape[1] != m.bins:
+                raise InputError(f"the data have {dataset.counts.shape[1]} count columns but the model has "
+                                 f"{m.bins} bins; set measurement.bins to {dataset.counts.shape[1]}",
+                                 source=dataset.source)
+            return dataset.counts
+        if dataset.y is None:
+            raise InputError("this model has a GE measurement but the data have no column y",
+                             source=dataset.source)
+        return dataset.y.reshape(-1, 1)
+
+    def loss(self, codes: np.ndarray, targets: np.ndarray, rows: np.ndarray | None = None, *,
+             n_threads: int | None = None, grad: bool = False, per_row: bool = False) -> Any:
+        """Summed negative log-likelihood (nats) of the selected rows (and gradient)."""
+        nt = effective_n_threads(n_threads)
+        if self.compiled.kinetic is not None and self.compiled.kinetic.use_linear:
+            return self.compiled.kinetic.loss_and_grad(self.theta, codes, targets, rows, nt, grad, per_row)
+        out = _core.loss_and_grad(self.compiled.network, self.compiled.measurement, codes, targets,
+                                  self.theta, rows, nt, grad, None, per_row)
+        if per_row:
+            return out if grad else (out[0], out[2])
+        return out if grad else out[0]
+
+    # ------------------------------------------------------------------ parameters
+    def get_theta(self, *, gauge: str = "uniform", x_wt: str | None = None, units: str = "kT",
+                  temperature_c: float = 37.0) -> dict[str, Any]:
+        """Physical parameters in a declared gauge.
+
+        Parameters
+        ----------
+        gauge:
+            ``"uniform"``: each energy-matrix row has zero mean and the offset absorbs
+            the means (default); ``"wt"``: energies relative to the reference sequence
+            ``x_wt`` (its letters have energy 0, so the offset is the reference's
+            binding energy); ``"none"``: as stored. The likelihood does not depend on
+            the gauge.
+        units:
+            ``"kT"`` or ``"kcal/mol"`` (at ``temperature_c``).
+        """
+        if units not in ("kT", "kcal/mol"):
+            raise InputError(f"units must be 'kT' or 'kcal/mol', got {units!r}")
+        scale = kT_in_kcal(temperature_c) if units == "kcal/mol" else 1.0
+        lay, th = self.layout, self.theta
+        wt_codes = None
+        if gauge == "wt":
+            if x_wt is None:
+                raise InputError("gauge='wt' needs x_wt, the reference sequence")
+            wt_codes = self._codes([x_wt])[0]
+        elif gauge not in ("uniform", "none"):
+            raise InputError(f"gauge must be 'uniform', 'wt' or 'none', got {gauge!r}")
+        energies, offsets = {}, {}
+        for s in self.spec.sites:
+            E = lay.view(th, f"E.{s.name}").copy()
+            eps = float(lay.view(th, f"eps.{s.name}"))
+            if gauge == "uniform":
+                mu = E.mean(axis=1)
+            elif gauge == "wt":
+                assert wt_codes is not None
+                mu = E[np.arange(s.width), wt_codes[s.start : s.start + s.width]]
+            else:
+                mu = np.zeros(s.width)
+            E -= mu[:, None]
+            eps += float(mu.sum())
+            energies[s.name] = pd.DataFrame(E * scale, columns=list(self.alphabet),
+                                            index=pd.RangeIndex(s.start, s.start + s.width, name="position"))
+            offsets[s.name] = eps * scale
+        scalars = {b.name: float(lay.view(th, b.name)) * (scale if b.kind == "interaction" else 1.0)
+                   for b in lay if b.kind == "interaction"}
+        rates = {b.name.removeprefix("kappa."): float(lay.view(th, b.name)) for b in lay if b.kind == "rate"}
+        acts = {b.name.removeprefix("act."): float(lay.view(th, b.name)) for b in lay if b.kind == "activity"}
+        return {"units": units, "temperature_c": temperature_c, "gauge": gauge, "energies": energies,
+                "offsets": offsets, "interactions": scalars, "log_rates": rates, "activities": acts,
+                "t_sat": float(lay.view(th, "t_sat"))}
+
+    def measurement_params(self) -> dict[str, np.ndarray]:
+        lay = self.layout
+        return {b.name: lay.view(self.theta, b.name).copy() for b in lay if b.kind == "measurement"}
+
+    def copy(self) -> "Model":
+        return Model(self.spec, self.theta.copy())
+
+    def __repr__(self) -> str:
+        sites = ", ".join(f"{s.name}[{s.start}:{s.start + s.width}]" for s in self.spec.sites)
+        return (f"Model({self.spec.kind}, L={self.spec.length}, sites: {sites}, states: "
+                f"{len(self.state_names)}, nodes: {self.compiled.network.n_nodes}, params: {self.layout.size})")
+
+
+def batch_rows(rows: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Row indices as the C-contiguous int64 array the core requires."""
+    return np.ascontiguousarray(rows, dtype=np.int64)

@@ -1,0 +1,407 @@
+"""Model specifications: what a model file says, as frozen dataclasses.
+
+A model file (JSON, or TOML on Python 3.11+) names the alphabet and sequence
+length, the binding sites (windows of the sequence with an energy matrix each), a
+genotype-phenotype map (``"thermodynamic"`` states or a ``"kinetic"`` graph) and a
+measurement process::
+
+    {"alphabet": "ACGT", "length": 75,
+     "sites": [{"name": "CRP", "start": 1, "width": 26},
+               {"name": "RNAP", "start": 34, "width": 41}],
+     "thermodynamic": {"states": [
+        {"name": "free", "bound": []},
+        {"name": "CRP", "bound": ["CRP"]},
+        {"name": "RNAP", "bound": ["RNAP"], "activity": 1},
+        {"name": "CRP+RNAP", "bound": ["CRP", "RNAP"], "interactions": ["dG_I"],
+         "activity": 1}]},
+     "measurement": {"type": "sortseq", "bins": 10, "hidden": 50}}
+
+Parsing validates everything and raises :class:`cisreg.errors.ModelFileError`
+naming the offending key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from ..errors import ModelFileError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,63}$")
+ALPHABETS = {"ACGT": "ACGT", "DNA": "ACGT", "ACGU": "ACGU", "RNA": "ACGU"}
+
+
+@dataclass(frozen=True)
+class Site:
+    """A binding site: a window [start, start + width) of the sequence."""
+
+    name: str
+    start: int
+    width: int
+
+
+@dataclass(frozen=True)
+class State:
+    """A thermodynamic state: the set of bound sites, the interaction energies
+    that apply, and its activity (a number, or the name of a learnable one)."""
+
+    name: str
+    bound: tuple[str, ...] = ()
+    interactions: tuple[str, ...] = ()
+    activity: Union[float, str] = 0.0
+
+
+@dataclass(frozen=True)
+class Thermodynamic:
+    states: tuple[State, ...]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A kinetic transition with log-rate kappa[rate] + sum_s energies[s] * dG_s.
+
+    ``rate`` is the name of a learnable log-rate constant, or a number (a fixed
+    log-rate constant, in natural-log units)."""
+
+    name: str
+    source: str
+    target: str
+    rate: Union[str, float]
+    energies: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Kinetic:
+    states: tuple[str, ...]
+    transitions: tuple[Transition, ...]
+    # activity: either state occupancies {state: coefficient or name} or flux through transitions
+    occupancy: tuple[tuple[str, Union[float, str]], ...] = ()
+    flux: tuple[str, ...] = ()
+    solver: str = "auto"  # "king-altman", "linear" or "auto"
+    max_trees: int = 100_000
+
+
+@dataclass(frozen=True)
+class SortSeq:
+    """Sort-seq bins: MAVE-NN's measurement process approximation (MPA)."""
+
+    bins: int
+    hidden: int = 50
+
+
+@dataclass(frozen=True)
+class GE:
+    """Continuous measurements: global-epistasis nonlinearity plus noise."""
+
+    noise: str = "gaussian"
+    hidden: int = 20
+
+
+Measurement = Union[SortSeq, GE]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    alphabet: str
+    length: int
+    sites: tuple[Site, ...]
+    gpmap: Union[Thermodynamic, Kinetic]
+    measurement: Measurement
+    t_sat: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return "thermodynamic" if isinstance(self.gpmap, Thermodynamic) else "kinetic"
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model file as a JSON-compatible dict (inverse of :func:`spec_from_dict`)."""
+        d: dict[str, Any] = {
+            "alphabet": self.alphabet,
+            "length": self.length,
+            "sites": [{"name": s.name, "start": s.start, "width": s.width} for s in self.sites],
+        }
+        if isinstance(self.gpmap, Thermodynamic):
+            states = []
+            for st in self.gpmap.states:
+                e: dict[str, Any] = {"name": st.name, "bound": list(st.bound)}
+                if st.interactions:
+                    e["interactions"] = list(st.interactions)
+                if st.activity != 0:
+                    e["activity"] = st.activity
+                states.append(e)
+            d["thermodynamic"] = {"states": states}
+        else:
+            k = self.gpmap
+            trs = []
+            for t in k.transitions:
+                e = {"name": t.name, "from": t.source, "to": t.target, "rate": t.rate}
+                if t.energies:
+                    e["energies"] = dict(t.energies)
+                trs.append(e)
+            act: dict[str, Any] = {"flux": list(k.flux)} if k.flux else {"states": dict(k.occupancy)}
+            d["kinetic"] = {"states": list(k.states), "transitions": trs, "activity": act,
+                            "solver": k.solver, "max_trees": k.max_trees}
+        m = self.measurement
+        if isinstance(m, SortSeq):
+            d["measurement"] = {"type": "sortseq", "bins": m.bins, "hidden": m.hidden}
+        else:
+            d["measurement"] = {"type": "ge", "noise": m.noise, "hidden": m.hidden}
+        if self.t_sat != 1.0:
+            d["t_sat"] = self.t_sat
+        return d
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _err(key: str, msg: str, source: str | None) -> ModelFileError:
+    return ModelFileError(msg, source=source, key=key)
+
+
+def _keys(d: Any, key: str, allowed: set[str], required: set[str], source: str | None) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise _err(key, f"must be an object (a JSON dict), got {type(d).__name__}", source)
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise _err(f"{key}.{unknown[0]}" if key else unknown[0],
+                   f"unknown key; allowed keys here are {sorted(allowed)}", source)
+    missing = sorted(required - set(d))
+    if missing:
+        raise _err(f"{key}.{missing[0]}" if key else missing[0], "required key is missing", source)
+    return d
+
+
+def _int(v: Any, key: str, lo: int, hi: int, source: str | None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _err(key, f"must be an integer, got {v!r}", source)
+    if not lo <= v <= hi:
+        raise _err(key, f"must be between {lo} and {hi}, got {v}", source)
+    return v
+
+
+def _num(v: Any, key: str, source: str | None) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(key, f"must be a number, got {v!r}", source)
+    x = float(v)
+    if x != x or x in (float("inf"), float("-inf")):
+        raise _err(key, "must be finite", source)
+    return x
+
+
+def _name(v: Any, key: str, source: str | None) -> str:
+    if not isinstance(v, str) or not _NAME.match(v):
+        raise _err(key, f"must be a name of letters, digits and _ . + - (starting with a letter "
+                        f"or _; at most 64 characters), got {v!r}", source)
+    return v
+
+
+def _names(v: Any, key: str, source: str | None) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise _err(key, f"must be a list of names, got {v!r}", source)
+    out = tuple(_name(x, f"{key}[{i}]", source) for i, x in enumerate(v))
+    if len(set(out)) != len(out):
+        raise _err(key, "lists a name twice", source)
+    return out
+
+
+def _unique(names: list[str], key: str, what: str, source: str | None) -> None:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise _err(f"{key}[{i}].name", f"duplicate {what} name {n!r}; names must be unique", source)
+        seen.add(n)
+
+
+def spec_from_dict(d: Any, *, source: str | None = None) -> ModelSpec:
+    """Validate a model-file dict and return a :class:`ModelSpec`."""
+    top = {"alphabet", "length", "sites", "thermodynamic", "kinetic", "measurement", "t_sat", "name",
+           "description"}
+    d = _keys(d, "", top, {"length", "sites", "measurement"}, source)
+    alpha_in = d.get("alphabet", "ACGT")
+    if not isinstance(alpha_in, str) or alpha_in.upper() not in ALPHABETS:
+        raise _err("alphabet", f"must be one of ACGT (dna) or ACGU (rna), got {alpha_in!r}", source)
+    alphabet = ALPHABETS[alpha_in.upper()]
+    length = _int(d["length"], "length", 1, 1_000_000, source)
+
+    if not isinstance(d["sites"], list) or not d["sites"]:
+        raise _err("sites", "must be a non-empty list of {name, start, width}", source)
+    sites = []
+    for i, s in enumerate(d["sites"]):
+        k = f"sites[{i}]"
+        s = _keys(s, k, {"name", "start", "width"}, {"name", "start", "width"}, source)
+        name = _name(s["name"], f"{k}.name", source)
+        start = _int(s["start"], f"{k}.start", 0, length - 1, source)
+        width = _int(s["width"], f"{k}.width", 1, length, source)
+        if start + width > length:
+            raise _err(f"{k}.width", f"window [{start}, {start + width}) of site {name!r} extends past the "
+                                     f"sequence end ({length}); shorten the width or move the start", source)
+        sites.append(Site(name, start, width))
+    _unique([s.name for s in sites], "sites", "site", source)
+    site_names = {s.name for s in sites}
+
+    has_t, has_k = "thermodynamic" in d, "kinetic" in d
+    if has_t == has_k:
+        raise _err("thermodynamic", "exactly one of 'thermodynamic' or 'kinetic' must be given", source)
+    if has_t:
+        gpmap: Union[Thermodynamic, Kinetic] = _parse_thermo(d["thermodynamic"], site_names, source)
+    else:
+        gpmap = _parse_kinetic(d["kinetic"], site_names, source)
+
+    meas = _parse_measurement(d["measurement"], source)
+    t_sat = _num(d.get("t_sat", 1.0), "t_sat", source)
+    if t_sat <= 0:
+        raise _err("t_sat", "must be positive", source)
+    extra = {k: d[k] for k in ("name", "description") if k in d}
+    return ModelSpec(alphabet, length, tuple(sites), gpmap, meas, t_sat, extra)
+
+
+def _activity(v: Any, key: str, source: str | None) -> Union[float, str]:
+    if isinstance(v, str):
+        return _name(v, key, source)
+    x = _num(v, key, source)
+    if x < 0:
+        raise _err(key, "activities must be >= 0", source)
+    return x
+
+
+def _parse_thermo(t: Any, site_names: set[str], source: str | None) -> Thermodynamic:
+    t = _keys(t, "thermodynamic", {"states"}, {"states"}, source)
+    if not isinstance(t["states"], list) or not t["states"]:
+        raise _err("thermodynamic.states", "must be a non-empty list of states", source)
+    states = []
+    for i, s in enumerate(t["states"]):
+        k = f"thermodynamic.states[{i}]"
+        s = _keys(s, k, {"name", "bound", "interactions", "activity"}, {"name"}, source)
+        name = _name(s["name"], f"{k}.name", source)
+        bound = _names(s.get("bound", []), f"{k}.bound", source)
+        for j, b in enumerate(bound):
+            if b not in site_names:
+                raise _err(f"{k}.bound[{j}]", f"names unknown site {b!r}; known sites: {sorted(site_names)}",
+                           source)
+        inter = _names(s.get("interactions", []), f"{k}.interactions", source)
+        for j, b in enumerate(inter):
+            if b in site_names:
+                raise _err(f"{k}.interactions[{j}]", f"{b!r} is a site name; interaction energies need "
+                                                     "names of their own", source)
+        states.append(State(name, bound, inter, _activity(s.get("activity", 0.0), f"{k}.activity", source)))
+    _unique([s.name for s in states], "thermodynamic.states", "state", source)
+    if not any(s.activity != 0 for s in states):
+        raise _err("thermodynamic.states", "no state has a non-zero activity, so phi would be 0 for every "
+                                           "sequence; give the active states \"activity\": 1", source)
+    return Thermodynamic(tuple(states))
+
+
+def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
+    k = _keys(k, "kinetic", {"states", "transitions", "activity", "solver", "max_trees"},
+              {"states", "transitions", "activity"}, source)
+    states = _names(k["states"], "kinetic.states", source)
+    if len(states) < 2:
+        raise _err("kinetic.states", "a kinetic model needs at least 2 states", source)
+    if not isinstance(k["transitions"], list) or not k["transitions"]:
+        raise _err("kinetic.transitions", "must be a non-empty list of transitions", source)
+    trs = []
+    for i, t in enumerate(k["transitions"]):
+        key = f"kinetic.transitions[{i}]"
+        t = _keys(t, key, {"name", "from", "to", "rate", "energies"}, {"from", "to", "rate"}, source)
+        src, dst = t["from"], t["to"]
+        for role, v in (("from", src), ("to", dst)):
+            if v not in states:
+                raise _err(f"{key}.{role}", f"names unknown state {v!r}; known states: {list(states)}", source)
+        if src == dst:
+            raise _err(f"{key}.to", "a transition must connect two different states", source)
+        rate = t["rate"]
+        rate = _name(rate, f"{key}.rate", source) if isinstance(rate, str) else _num(rate, f"{key}.rate", source)
+        if isinstance(rate, str) and (rate in site_names or rate in states):
+            raise _err(f"{key}.rate", f"{rate!r} is already a site or state name", source)
+        en = t.get("energies", {})
+        if not isinstance(en, dict):
+            raise _err(f"{key}.energies", "must be an object {SITE: coefficient}", source)
+        energies = []
+        for sname, coef in en.items():
+            if sname not in site_names:
+                raise _err(f"{key}.energies.{sname}", f"unknown site; known sites: {sorted(site_names)}", source)
+            energies.append((sname, _num(coef, f"{key}.energies.{sname}", source)))
+        name = _name(t.get("name", f"{src}->{dst}#{i}"), f"{key}.name", source)
+        trs.append(Transition(name, src, dst, rate, tuple(energies)))
+    _unique([t.name for t in trs], "kinetic.transitions", "transition", source)
+    act = _keys(k["activity"], "kinetic.activity", {"states", "flux"}, set(), source)
+    if ("states" in act) == ("flux" in act):
+        raise _err("kinetic.activity", "give exactly one of 'states' (occupancies) or 'flux' (transitions)",
+                   source)
+    occ: list[tuple[str, Union[float, str]]] = []
+    flux: tuple[str, ...] = ()
+    if "states" in act:
+        if not isinstance(act["states"], dict) or not act["states"]:
+            raise _err("kinetic.activity.states", "must be a non-empty object {STATE: coefficient}", source)
+        for sname, c in act["states"].items():
+            if sname not in states:
+                raise _err(f"kinetic.activity.states.{sname}", f"unknown state; known: {list(states)}", source)
+            occ.append((sname, _activity(c, f"kinetic.activity.states.{sname}", source)))
+    else:
+        flux = _names(act["flux"], "kinetic.activity.flux", source)
+        tnames = {t.name for t in trs}
+        for j, f in enumerate(flux):
+            if f not in tnames:
+                raise _err(f"kinetic.activity.flux[{j}]", f"unknown transition {f!r}; known: {sorted(tnames)}",
+                           source)
+        if not flux:
+            raise _err("kinetic.activity.flux", "must name at least one transition", source)
+    solver = k.get("solver", "auto")
+    if solver not in ("auto", "king-altman", "linear"):
+        raise _err("kinetic.solver", f"must be 'auto', 'king-altman' or 'linear', got {solver!r}", source)
+    max_trees = _int(k.get("max_trees", 100_000), "kinetic.max_trees", 1, 100_000_000, source)
+    return Kinetic(states, tuple(trs), tuple(occ), flux, solver, max_trees)
+
+
+def _parse_measurement(m: Any, source: str | None) -> Measurement:
+    if not isinstance(m, dict) or "type" not in m:
+        raise _err("measurement", "must be an object with a 'type': 'sortseq' or 'ge'", source)
+    if m["type"] == "sortseq":
+        m = _keys(m, "measurement", {"type", "bins", "hidden"}, {"bins"}, source)
+        return SortSeq(_int(m["bins"], "measurement.bins", 2, 1000, source),
+                       _int(m.get("hidden", 50), "measurement.hidden", 1, 10_000, source))
+    if m["type"] == "ge":
+        m = _keys(m, "measurement", {"type", "noise", "hidden"}, set(), source)
+        noise = m.get("noise", "gaussian")
+        if noise not in ("gaussian", "cauchy"):
+            raise _err("measurement.noise", f"must be 'gaussian' or 'cauchy', got {noise!r}", source)
+        return GE(noise, _int(m.get("hidden", 20), "measurement.hidden", 1, 10_000, source))
+    raise _err("measurement.type", f"must be 'sortseq' or 'ge', got {m['type']!r}", source)
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """Read a model file (``.json``, or ``.toml`` on Python 3.11+)."""
+    p = Path(path)
+    src = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelFileError("model file not found; give a path to a JSON/TOML model file or a built-in "
+                             "name such as 'lac'", source=src) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"cannot read model file: {e}", source=src) from None
+    if p.suffix.lower() == ".toml":
+        try:
+            import tomllib  # type: ignore[import-not-found]
+        except ImportError:  # pragma: no cover - Python < 3.11
+            raise ModelFileError("TOML model files need Python 3.11 or newer; use JSON", source=src) from None
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ModelFileError(f"not valid TOML: {e}", source=src) from None
+    else:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ModelFileError(f"not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}", source=src) from None
+    return spec_from_dict(d, source=src)
