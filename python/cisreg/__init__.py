@@ -1,4 +1,14 @@
-"""cisreg: biophysical models of cis-regulation, fitted to MPRA and sort-seq data."""
+"""cisreg: biophysical models of cis-regulation, fitted to MPRA and sort-seq data.
+
+Quick tour::
+
+    import cisreg
+    data = cisreg.load_example("lac-sortseq")          # Kinney et al. 2010 sort-seq data
+    result = cisreg.fit(data, cisreg.preset("lac"))    # CRP + RNAP thermodynamic model
+    result.model.get_theta(units="kcal/mol")["interactions"]   # {'dG_I': ...}
+    cisreg.evaluate(result.model, data)["test"]["I_pred_bits"]
+    result.model.save("lac_model"); model = cisreg.load("lac_model")
+"""
 
 from __future__ import annotations
 
@@ -11,4 +21,23 @@ except ImportError as err:  # pragma: no cover - only without a build
     ) from err
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from . import simulate  # noqa: E402
+from ._threads import cuda_available, effective_n_threads  # noqa: E402
+from .data import Dataset, decode, encode, from_dataframe, load_example, read_sequences, read_table  # noqa: E402
+from .errors import DataWarning, InputError, ModelFileError  # noqa: E402
+from .fit.evaluate import evaluate  # noqa: E402
+from .fit.loop import FitResult, fit  # noqa: E402
+from .models import Model, ModelSpec, preset, read_spec, spec_from_dict  # noqa: E402
+from .models.io import load_model as load  # noqa: E402
+from .models.io import save_model as save  # noqa: E402
+
+__all__ = [
+    "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
+    "cuda_available", "decode", "effective_n_threads", "encode", "evaluate", "fit", "from_dataframe", "load",
+    "load_example", "preset", "read_sequences", "read_spec", "read_table", "save", "simulate", "spec_from_dict",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -23,6 +23,7 @@ from cisreg.data.table import (
     example_path,
     from_dataframe,
     load_example,
+    read_sequences,
     read_table,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "example_path",
     "from_dataframe",
     "load_example",
+    "read_sequences",
     "read_table",
     "resolve_alphabet",
 ]

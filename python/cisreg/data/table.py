@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cisreg.data.alphabet import resolve_alphabet
-from cisreg.data.encode import _encode, decode
+from cisreg.data.encode import _encode, decode, encode
 from cisreg.errors import DataWarning, InputError
 
 __all__ = [
@@ -323,6 +323,25 @@ def read_table(
     --------
     from_dataframe : the checks and conversions applied to the table.
     """
+    df, source, read_as = _read_frame(path)
+    return _from_dataframe(
+        df,
+        x_col=x_col,
+        y_col=y_col,
+        count_prefix=count_prefix,
+        set_col=set_col,
+        alphabet=alphabet,
+        seed=seed,
+        split=split,
+        source=source,
+        read_as=read_as,
+        stacklevel=3,
+    )
+
+
+
+def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
+    """Read a CSV/TSV (optionally gzipped) as strings; (frame, source, how it was read)."""
     p = Path(path)
     source = str(path)
     if not p.exists():
@@ -383,20 +402,24 @@ def read_table(
         ) from None
 
     delimiter = "tab" if sep == "\t" else "comma"
-    return _from_dataframe(
-        df,
-        x_col=x_col,
-        y_col=y_col,
-        count_prefix=count_prefix,
-        set_col=set_col,
-        alphabet=alphabet,
-        seed=seed,
-        split=split,
-        source=source,
-        read_as=f"{delimiter}-separated ({how})",
-        stacklevel=3,
-    )
+    return df, source, f"{delimiter}-separated ({how})"
 
+
+def read_sequences(path: str | os.PathLike[str], *, x_col: str = "x", alphabet: str = "dna") -> tuple[np.ndarray, np.ndarray]:
+    """Read the sequences of a CSV/TSV table (other columns are ignored), for prediction.
+
+    Returns ``(x, codes)``: the upper-cased sequences in file order and their uint8
+    codes. Duplicates are kept (one output row per input row).
+    """
+    df, source, _ = _read_frame(path)
+    if x_col not in df.columns:
+        raise InputError(f"no sequence column {x_col!r}; columns found: {list(df.columns)}", source=source)
+    if len(df) == 0:
+        raise InputError("the table has a header but no data rows", source=source)
+    letters = resolve_alphabet(alphabet)
+    seqs = df[x_col].to_numpy(dtype=object)
+    codes = encode(seqs, letters, source=source)
+    return decode(codes, letters), codes
 
 def from_dataframe(
     df: pd.DataFrame,

@@ -136,12 +136,24 @@ def _csr(rows: list[list[tuple[int, float]]]) -> tuple[list[int], list[int], lis
     return ptr, idx, coef
 
 
+#: Mean frequency of the most common letter per position above which the training
+#: sequences are taken to be a mutagenised library around one reference sequence.
+MUTAGENISED_LIBRARY = 0.5
+
+
 def initial_theta(comp: Compiled, rng: np.random.Generator, *, counts: np.ndarray | None = None,
-                  y: np.ndarray | None = None, energy_scale: float = 0.1) -> np.ndarray:
+                  y: np.ndarray | None = None, codes: np.ndarray | None = None,
+                  energy_scale: float = 0.1) -> np.ndarray:
     """A random starting point.
 
     Energies ~ N(0, energy_scale^2) kT, offsets 0, interactions and log-rates 0,
-    t_sat from the spec. Sort-seq: a_y = log of the marginal bin frequencies and the
+    t_sat from the spec. If ``codes`` (training sequences) form a mutagenised
+    library around a reference (the consensus letter has mean frequency > 0.5),
+    each site starts as a binder of the reference: its letters cost 0 and every
+    mutation +0.5 kT, with the reference bound at -1 kT. Natural promoters carry
+    functional sites, so this puts the energy matrices on the physical side of the
+    sign symmetry of the likelihood (a protein "binding" its worst site explains
+    sort-seq data as well as the right model, with interactions of flipped sign). Sort-seq: a_y = log of the marginal bin frequencies and the
     hidden units arranged so that the mean bin increases with phi (bins are ordered
     by fluorescence; this fixes the sign of the energies, see the design notes).
     GE: g(phi) starts increasing, matched to the mean and spread of y.
@@ -153,6 +165,13 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, counts: np.ndarra
         if b.kind == "energy":
             v[...] = rng.normal(0.0, energy_scale, size=b.shape)
     lay.view(theta, "t_sat")[...] = comp.spec.t_sat
+    consensus = _consensus(codes, len(comp.spec.alphabet)) if codes is not None else None
+    if consensus is not None:
+        for s in comp.spec.sites:
+            E = lay.view(theta, f"E.{s.name}")
+            E += 0.5
+            E[np.arange(s.width), consensus[s.start : s.start + s.width]] -= 0.5
+            lay.view(theta, f"eps.{s.name}")[...] = -1.0
     m = comp.spec.measurement
     if isinstance(m, SortSeq):
         Y, K = m.bins, m.hidden
@@ -177,3 +196,13 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, counts: np.ndarra
         lay.view(theta, "ge.d")[...] = rng.uniform(-2.0, 0.0, K)
         lay.view(theta, "ge.log_sigma")[...] = np.log(sd)
     return theta
+
+
+def _consensus(codes: np.ndarray, A: int) -> np.ndarray | None:
+    """The consensus sequence of a mutagenised library, or None for other libraries."""
+    if codes.shape[0] < 10:
+        return None
+    freq = np.stack([(codes == a).mean(axis=0) for a in range(A)], axis=1)  # [L, A]
+    if float(freq.max(axis=1).mean()) <= MUTAGENISED_LIBRARY:
+        return None
+    return freq.argmax(axis=1)

@@ -48,6 +48,7 @@ class Model:
             bad = int(np.flatnonzero(~np.isfinite(theta))[0])
             raise InputError(f"theta[{bad}] is not finite")
         self.theta = theta
+        self.metadata: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ structure
     @property
@@ -194,6 +195,12 @@ class Model:
     def measurement_params(self) -> dict[str, np.ndarray]:
         lay = self.layout
         return {b.name: lay.view(self.theta, b.name).copy() for b in lay if b.kind == "measurement"}
+
+    def save(self, directory: Any, *, metadata: dict[str, Any] | None = None) -> Any:
+        """Write model.json + params.npz into ``directory`` (atomically)."""
+        from .io import save_model
+
+        return save_model(self, directory, metadata=metadata if metadata is not None else self.metadata)
 
     def copy(self) -> "Model":
         return Model(self.spec, self.theta.copy())

@@ -1,0 +1,260 @@
+"""Command line: ``cisreg fit | predict | info``.
+
+These names, their options and the model directory they write (model.json,
+params.npz, report.json) are a public interface that other tools script against.
+Errors exit with status 2 and one line on stderr (the traceback with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"cisreg: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _threads(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if v == 0:
+        raise argparse.ArgumentTypeError("0 threads is not allowed; use -1 for all cores")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def _nonneg_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .fit import loop
+
+    p = _Parser(prog="cisreg", description="Fit biophysical models of cis-regulation to MPRA / sort-seq data.")
+    p.add_argument("--version", action="version", version=f"cisreg {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{fit,predict,info}", parser_class=_Parser)
+    sub.required = True
+
+    f = sub.add_parser("fit", help="fit a model to a data table and write a model directory")
+    f.add_argument("data", nargs="?", help="CSV/TSV table (columns x, ct_0..ct_{Y-1} or y, optional set)")
+    f.add_argument("--example", metavar="NAME", help="use a bundled data set instead of DATA (lac-sortseq)")
+    f.add_argument("--model", metavar="SPEC", help="model file (JSON/TOML) or built-in name (lac); "
+                                                 "default: lac with --example lac-sortseq")
+    f.add_argument("--out", metavar="DIR", required=True, help="model directory to write")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
+    f.add_argument("--epochs", type=_positive_int, default=loop.DEFAULT_EPOCHS,
+                   help=f"maximum epochs (default {loop.DEFAULT_EPOCHS})")
+    f.add_argument("--batch-size", type=_positive_int, default=loop.DEFAULT_BATCH_SIZE,
+                   help=f"sequences per minibatch (default {loop.DEFAULT_BATCH_SIZE})")
+    f.add_argument("--learning-rate", type=_positive_float, default=loop.DEFAULT_LEARNING_RATE,
+                   help=f"Adam learning rate (default {loop.DEFAULT_LEARNING_RATE})")
+    f.add_argument("--restarts", type=_positive_int, default=1, help="random initialisations; the best by "
+                                                                    "validation likelihood is kept (default 1)")
+    f.add_argument("--l2", type=_nonneg_float, default=loop.DEFAULT_L2,
+                   help=f"L2 penalty on energies and measurement parameters (default {loop.DEFAULT_L2})")
+    f.add_argument("--patience", type=_positive_int, default=loop.DEFAULT_PATIENCE,
+                   help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")
+    f.add_argument("--x-col", default="x", help="sequence column (default x)")
+    f.add_argument("--alphabet", default="dna", help="dna (ACGT) or rna (ACGU); default dna")
+    f.add_argument("--temperature", type=float, default=37.0, help="°C for kcal/mol (default 37)")
+    f.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
+                   help="write a resumable checkpoint every N epochs into DIR/checkpoint")
+    f.add_argument("--resume", metavar="DIR", help="continue the fit from a checkpoint directory")
+    f.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    f.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+    pr = sub.add_parser("predict", help="predict phi (and yhat) for the sequences of a table")
+    pr.add_argument("model_dir", metavar="DIR")
+    pr.add_argument("data", metavar="DATA", help="CSV/TSV table with a sequence column x")
+    pr.add_argument("--out", metavar="FILE.csv", required=True)
+    pr.add_argument("--x-col", default="x")
+    pr.add_argument("--threads", type=_threads, default=None)
+    pr.add_argument("--debug", action="store_true")
+
+    i = sub.add_parser("info", help="show a fitted model's parameters and metrics")
+    i.add_argument("model_dir", metavar="DIR")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+    i.add_argument("--debug", action="store_true")
+    return p
+
+
+def _load_spec(name: str | None, example: str | None) -> tuple[Any, str]:
+    from .models.presets import PRESETS, preset
+    from .models.spec import read_spec
+
+    if name is None:
+        if example == "lac-sortseq":
+            return preset("lac"), "lac"
+        from .errors import InputError
+
+        raise InputError("--model is required: a model file (JSON/TOML) or a built-in name "
+                         f"({', '.join(sorted(PRESETS))})")
+    if name in PRESETS and not Path(name).exists():
+        return preset(name), name
+    return read_spec(name), Path(name).stem
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .data.table import load_example, read_table
+    from .errors import InputError
+    from .fit.evaluate import evaluate
+    from .fit.loop import fit
+    from .fit.report import build_report, summary_lines
+    from .models.io import atomic_write_json
+
+    if (args.data is None) == (args.example is None):
+        raise InputError("give exactly one of DATA (a table) or --example NAME")
+    data = load_example(args.example) if args.example else read_table(args.data, x_col=args.x_col,
+                                                                       alphabet=args.alphabet, seed=args.seed)
+    spec, name = _load_spec(args.model, args.example)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", source=str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.quiet:
+        for note in data.notes:
+            print(f"note: {note}", file=sys.stderr)
+    ckpt = out / "checkpoint" if args.checkpoint_every else None
+    # SIGTERM is handled like Ctrl-C: stop, keep the best parameters, write them.
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                     l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
+                     n_threads=args.threads, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
+                     checkpoint_dir=ckpt, resume=args.resume)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    # Writing the results must not be cut short by a second Ctrl-C.
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
+        report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
+        result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})
+        atomic_write_json(out / "report.json", report)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+    if not args.quiet or result.interrupted or result.diverged:
+        for line in summary_lines(report):
+            print(line)
+        print(f"wrote {out}/model.json, params.npz, report.json")
+    if result.interrupted:
+        print("cisreg: fit interrupted; the best model so far was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.diverged:
+        print(f"cisreg: {result.stop_reason}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from .data.table import read_sequences
+    from .models.io import atomic_write_bytes, load_model
+    from .models.spec import GE
+
+    model = load_model(args.model_dir)
+    x, codes = read_sequences(args.data, x_col=args.x_col, alphabet=model.alphabet)
+    phi = model.x_to_phi(codes, n_threads=args.threads)
+    df = pd.DataFrame({"x": x, "phi": phi})
+    if isinstance(model.spec.measurement, GE):
+        df["yhat"] = model.phi_to_yhat(phi)
+    else:
+        df["ybar"] = model.phi_to_yhat(phi)  # mean bin under p(y | phi)
+    out = Path(args.out)
+    atomic_write_bytes(out, df.to_csv(index=False, float_format="%.10g").encode())
+    del np
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .fit.report import summary_lines
+    from .models.io import load_model, read_json_checked
+
+    d = Path(args.model_dir)
+    model = load_model(d)
+    report_path = d / "report.json"
+    report = read_json_checked(report_path) if report_path.exists() else None
+    if args.json:
+        th = model.get_theta()
+        doc = {"model": model.spec.to_dict(), "metadata": model.metadata, "report": report,
+               "parameters_kT_uniform_gauge": {
+                   "energies": {k: v.to_numpy().tolist() for k, v in th["energies"].items()},
+                   "offsets": th["offsets"], "interactions": th["interactions"], "log_rates": th["log_rates"]}}
+        print(json.dumps(doc, indent=2, allow_nan=False, default=float))
+        return 0
+    print(repr(model))
+    if report is not None:
+        for line in summary_lines(report):
+            print(line)
+    else:
+        th = model.get_theta(units="kcal/mol")
+        for k, v in th["interactions"].items():
+            print(f"  {k} = {v:+.2f} kcal/mol")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fit":
+            return cmd_fit(args)
+        if args.command == "predict":
+            return cmd_predict(args)
+        return cmd_info(args)
+    except KeyboardInterrupt:
+        print("cisreg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError, MemoryError) as e:  # InputError is a ValueError
+        if getattr(args, "debug", False):
+            raise
+        msg = str(e).replace("\n", " ")
+        print(f"cisreg: error: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

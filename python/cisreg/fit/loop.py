@@ -1,0 +1,309 @@
+"""The fitting loop: minibatch Adam with L2 regularisation, early stopping on the
+validation likelihood, multi-start, divergence detection, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .._threads import effective_n_threads
+from ..data.table import Dataset
+from ..errors import InputError
+from ..models.compile import initial_theta
+from ..models.model import Model
+from ..models.spec import ModelSpec, SortSeq
+from .adam import Adam
+
+#: Defaults chosen by measurement on the lac sort-seq data (see bench/bench_fit.py).
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_LEARNING_RATE = 0.01
+DEFAULT_EPOCHS = 300
+DEFAULT_PATIENCE = 20
+DEFAULT_L2 = 1e-4
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the best model and how it was found."""
+
+    model: Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    wall_s: float
+    stop_reason: str
+    restarts: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    diverged: bool = False
+
+    @property
+    def best_val_nll(self) -> float:
+        return min(self.history["val_nll"]) if self.history["val_nll"] else math.nan
+
+
+class _Stop(Exception):
+    pass
+
+
+def _reads(targets: np.ndarray, rows: np.ndarray, sortseq: bool) -> float:
+    return float(targets[rows].sum()) if sortseq else float(len(rows))
+
+
+def fit(
+    data: Dataset,
+    model: Model | ModelSpec,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    l2: float = DEFAULT_L2,
+    patience: int = DEFAULT_PATIENCE,
+    restarts: int = 1,
+    seed: int = 0,
+    n_threads: int | None = None,
+    quiet: bool = False,
+    checkpoint_every: int = 0,
+    checkpoint_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Fit a model to a data set by maximum likelihood.
+
+    Parameters
+    ----------
+    data:
+        A :class:`~cisreg.data.Dataset` with training and validation rows.
+    model:
+        A :class:`~cisreg.models.Model` (its parameters are the start of the first
+        restart) or a :class:`~cisreg.models.ModelSpec` (random starts).
+    epochs, batch_size, learning_rate:
+        Adam settings; an epoch is one pass over the training rows in random
+        minibatches of ``batch_size`` sequences.
+    l2:
+        L2 penalty on energies and measurement parameters, per read.
+    patience:
+        Stop after this many epochs without a better validation likelihood; the
+        best parameters are kept.
+    restarts:
+        Number of initialisations; the best by validation likelihood is returned,
+        and ``FitResult.restarts`` lists each one's physical parameters.
+    seed:
+        Seeds every random choice (initialisation, minibatches). The same seed
+        gives the same result bit for bit, for any number of threads.
+    checkpoint_every, checkpoint_dir, resume:
+        Write a resumable checkpoint every N epochs into ``checkpoint_dir``;
+        continue a fit from a checkpoint directory with ``resume``.
+    """
+    spec = model.spec if isinstance(model, Model) else model
+    start_theta = model.theta.copy() if isinstance(model, Model) else None
+    _check_settings(epochs, batch_size, learning_rate, l2, patience, restarts)
+    probe = Model(spec, start_theta)
+    targets = probe.targets_of(data)
+    if data.length != spec.length:
+        raise InputError(f"the data's sequences have length {data.length}, the model expects {spec.length}; "
+                         "set \"length\" in the model file", source=data.source)
+    if data.alphabet != spec.alphabet:
+        raise InputError(f"the data use alphabet {data.alphabet}, the model {spec.alphabet}", source=data.source)
+    train = data.indices("training")
+    val = data.indices("validation")
+    if len(train) == 0:
+        raise InputError("no training rows; add rows with set = training", source=data.source)
+    if len(val) == 0:
+        raise InputError("no validation rows, so early stopping is impossible; add rows with set = validation "
+                         "(or drop the set column for a random 60/20/20 split)", source=data.source)
+    nt = effective_n_threads(n_threads)
+    settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "l2": l2,
+                "patience": patience, "restarts": restarts, "seed": seed, "n_threads": nt}
+    t0 = time.perf_counter()
+    runs: list[FitResult] = []
+    resume_state = _read_checkpoint(resume, spec) if resume is not None else None
+    first = resume_state["restart"] if resume_state else 0
+    for r in range(first, restarts):
+        theta0 = start_theta if (r == 0 and start_theta is not None) else None
+        res = _fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
+                       checkpoint_dir, resume_state if r == first else None, on_epoch)
+        runs.append(res)
+        if res.interrupted:
+            break
+    best = min(runs, key=lambda f: f.best_val_nll if math.isfinite(f.best_val_nll) else math.inf)
+    best.wall_s = time.perf_counter() - t0
+    best.settings = settings
+    best.restarts = [_restart_summary(i + first, f) for i, f in enumerate(runs)]
+    best.interrupted = any(f.interrupted for f in runs)
+    return best
+
+
+def _check_settings(epochs: int, batch_size: int, lr: float, l2: float, patience: int, restarts: int) -> None:
+    for name, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1),
+                        ("restarts", restarts, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise InputError(f"learning_rate must be a positive number, got {lr!r}")
+    if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
+        raise InputError(f"l2 must be a number >= 0, got {l2!r}")
+
+
+def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
+             checkpoint_dir, resume_state, on_epoch) -> FitResult:  # type: ignore[no-untyped-def]
+    sortseq = isinstance(spec.measurement, SortSeq)
+    rng = np.random.default_rng([settings["seed"], restart])
+    model = Model(spec, theta0) if theta0 is not None else Model(spec, np.zeros(Model(spec).layout.size))
+    if theta0 is None:
+        model.theta[:] = initial_theta(model.compiled, rng, counts=data.counts[train] if sortseq else None,
+                                       y=None if sortseq else data.y[train], codes=data.codes[train])
+    lay = model.layout
+    reg = lay.kind_mask("energy", "measurement")
+    opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
+    nt = settings["n_threads"]
+    reads_val = _reads(targets, val, sortseq)
+    history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
+    best_theta = model.theta.copy()
+    best_val, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
+    if resume_state is not None:
+        model.theta[:] = resume_state["theta"]
+        best_theta = resume_state["best_theta"].copy()
+        opt.load_state(resume_state)
+        rng.bit_generator.state = resume_state["rng"]
+        history = resume_state["history"]
+        best_val, best_epoch, bad = resume_state["best_val"], resume_state["best_epoch"], resume_state["bad"]
+        start_epoch = resume_state["epoch"]
+    bs = min(settings["batch_size"], len(train))
+    grad = np.empty(lay.size)
+    stop_reason = "max_epochs"
+    interrupted = diverged = False
+    epoch = start_epoch
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=settings["epochs"], initial=start_epoch, desc=f"fit (restart {restart + 1})",
+                   unit="epoch", leave=False)
+    theta = model.theta
+    try:
+        while epoch < settings["epochs"]:
+            perm = rng.permutation(train)
+            tot, tot_reads = 0.0, 0.0
+            for i in range(0, len(perm), bs):
+                rows = np.sort(perm[i : i + bs])
+                loss, _ = _loss_grad(model, data.codes, targets, rows, nt, grad)
+                reads = _reads(targets, rows, sortseq)
+                if reads == 0:
+                    continue
+                if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+                    raise _Stop("diverged")
+                grad /= reads
+                grad[reg] += settings["l2"] * theta[reg]
+                opt.step(theta, grad)
+                if not np.all(np.isfinite(theta)):
+                    raise _Stop("diverged")
+                tot += loss
+                tot_reads += reads
+            epoch += 1
+            val_nll = model.loss(data.codes, targets, val, n_threads=nt) / reads_val
+            if not math.isfinite(val_nll):
+                raise _Stop("diverged")
+            history["train_nll"].append(tot / max(tot_reads, 1.0))
+            history["val_nll"].append(val_nll)
+            if val_nll < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0):
+                best_val, best_epoch, bad = val_nll, epoch, 0
+                best_theta[:] = theta
+            else:
+                bad += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(train=f"{history['train_nll'][-1]:.4f}", val=f"{val_nll:.4f}")
+            if on_epoch is not None:
+                on_epoch(epoch, {"train_nll": history["train_nll"][-1], "val_nll": val_nll})
+            if checkpoint_every and checkpoint_dir is not None and epoch % checkpoint_every == 0:
+                _write_checkpoint(Path(checkpoint_dir), model, best_theta, opt, rng, history, best_val,
+                                  best_epoch, bad, epoch, restart, settings)
+            if bad >= settings["patience"]:
+                stop_reason = "early_stopping"
+                break
+    except _Stop:
+        diverged = True
+        stop_reason = (f"diverged at epoch {epoch + 1} (non-finite loss or parameters); the best parameters so "
+                       f"far were kept. Lower the learning rate (now {settings['learning_rate']}) or raise l2")
+    except KeyboardInterrupt:
+        interrupted = True
+        stop_reason = f"interrupted at epoch {epoch}; the best parameters so far were kept"
+    finally:
+        if bar is not None:
+            bar.close()
+    theta[:] = best_theta
+    return FitResult(model, history, best_epoch, epoch, 0.0, stop_reason, interrupted=interrupted,
+                     diverged=diverged)
+
+
+def _loss_grad(model: Model, codes: np.ndarray, targets: np.ndarray, rows: np.ndarray, nt: int,
+               grad: np.ndarray) -> tuple[float, np.ndarray]:
+    from .. import _core
+
+    c = model.compiled
+    if c.kinetic is not None and c.kinetic.use_linear:
+        loss, g = c.kinetic.loss_and_grad(model.theta, codes, targets, rows, nt, True, False)
+        grad[:] = g
+        return loss, grad
+    loss, _ = _core.loss_and_grad(c.network, c.measurement, codes, targets, model.theta, rows, nt, True, grad)
+    return loss, grad
+
+
+def _restart_summary(r: int, f: FitResult) -> dict[str, Any]:
+    th = f.model.get_theta(units="kcal/mol")
+    kt = f.model.get_theta()
+    return {"restart": r, "best_val_nll": f.best_val_nll, "best_epoch": f.best_epoch, "epochs": f.epochs_run,
+            "stop_reason": f.stop_reason, "interactions_kcal_mol": th["interactions"],
+            "offsets_kcal_mol": th["offsets"], "interactions_kT": kt["interactions"], "log_rates": kt["log_rates"],
+            "_energies": {k: v.to_numpy() for k, v in kt["energies"].items()}}
+
+
+# ------------------------------------------------------------------ checkpoints
+
+CHECKPOINT_FORMAT = "cisreg-checkpoint"
+
+
+def _write_checkpoint(d: Path, model: Model, best_theta: np.ndarray, opt: Adam, rng: np.random.Generator,
+                      history: dict[str, list[float]], best_val: float, best_epoch: int, bad: int, epoch: int,
+                      restart: int, settings: dict[str, Any]) -> None:
+    from ..models.io import atomic_write_bytes, npz_bytes, save_model
+
+    d.mkdir(parents=True, exist_ok=True)
+    save_model(model, d / "model", metadata={"checkpoint": True}, theta=best_theta)
+    arrays = {"theta": model.theta, "best_theta": best_theta, **opt.state()}
+    atomic_write_bytes(d / "checkpoint.npz", npz_bytes(arrays))
+    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "restart": restart, "best_val": best_val,
+            "best_epoch": best_epoch, "bad": bad, "history": history, "settings": settings,
+            "rng": rng.bit_generator.state, "spec": model.spec.to_dict()}
+    atomic_write_bytes(d / "checkpoint.json", json.dumps(meta).encode())
+
+
+def _read_checkpoint(d: str | Path, spec: ModelSpec) -> dict[str, Any]:
+    from ..models.io import read_npz_checked
+
+    d = Path(d)
+    try:
+        meta = json.loads((d / "checkpoint.json").read_text())
+    except FileNotFoundError:
+        raise InputError("no checkpoint.json here; pass the directory given to --checkpoint-dir / --out",
+                         source=str(d)) from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"unreadable checkpoint: {e}", source=str(d)) from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise InputError("not a cisreg checkpoint", source=str(d))
+    if meta.get("spec") != spec.to_dict():
+        raise InputError("the checkpoint was written for a different model specification", source=str(d))
+    P = Model(spec).layout.size
+    arrays = read_npz_checked(d / "checkpoint.npz", {"theta": (P,), "best_theta": (P,), "adam_m": (P,),
+                                                     "adam_v": (P,), "adam_t": ()})
+    rng_state = meta["rng"]
+    return {**arrays, "rng": rng_state, "history": {k: list(map(float, v)) for k, v in meta["history"].items()},
+            "best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
+            "epoch": int(meta["epoch"]), "restart": int(meta["restart"])}

@@ -1,0 +1,129 @@
+"""The fit report (report.json) and its one-screen human summary."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..data.table import Dataset
+from ..models.model import Model, kT_in_kcal
+from .loop import FitResult
+
+
+def consensus_sequence(data: Dataset) -> str:
+    """The most common letter at each position of the training sequences."""
+    codes = data.codes[data.indices("training")]
+    A = len(data.alphabet)
+    counts = np.stack([(codes == a).sum(axis=0) for a in range(A)], axis=1)
+    return "".join(data.alphabet[i] for i in counts.argmax(axis=1))
+
+
+def physical_parameters(model: Model, *, x_ref: str | None, temperature_c: float = 37.0) -> dict[str, Any]:
+    """Energy matrices, offsets and interactions in kT and kcal/mol, in the uniform
+    gauge and (when a reference sequence is known) relative to the reference."""
+    out: dict[str, Any] = {"temperature_c": temperature_c, "kT_in_kcal_per_mol": kT_in_kcal(temperature_c),
+                           "alphabet": model.alphabet}
+    gauges = [("uniform", None)] + ([("reference", x_ref)] if x_ref else [])
+    for gname, xr in gauges:
+        g: dict[str, Any] = {}
+        for units in ("kT", "kcal/mol"):
+            th = model.get_theta(gauge="wt" if xr else "uniform", x_wt=xr, units=units,
+                                 temperature_c=temperature_c)
+            g[units] = {
+                "energies": {k: {"first_position": int(v.index[0]), "values": v.to_numpy().tolist()}
+                             for k, v in th["energies"].items()},
+                "offsets": th["offsets"],
+                "interactions": th["interactions"],
+            }
+        if xr:
+            g["reference_sequence"] = xr
+        out[gname] = g
+    th = model.get_theta()
+    out["log_rates"] = th["log_rates"]
+    out["activities"] = th["activities"]
+    out["t_sat"] = th["t_sat"]
+    return out
+
+
+def restart_spread(result: FitResult) -> dict[str, Any]:
+    """How much the physical parameters differ between restarts."""
+    runs = result.restarts
+    spread: dict[str, Any] = {}
+    if not runs:
+        return spread
+    keys = sorted({k for r in runs for k in r["interactions_kcal_mol"]})
+    for k in keys:
+        vals = [r["interactions_kcal_mol"][k] for r in runs if k in r["interactions_kcal_mol"]]
+        spread[f"{k} (kcal/mol)"] = {"min": min(vals), "max": max(vals), "sd": float(np.std(vals))}
+    best = min(range(len(runs)), key=lambda i: runs[i]["best_val_nll"] if math.isfinite(runs[i]["best_val_nll"])
+               else math.inf)
+    for site, E in runs[best]["_energies"].items():
+        rs = [float(np.corrcoef(E.ravel(), r["_energies"][site].ravel())[0, 1]) for r in runs]
+        spread[f"energy matrix {site}: Pearson r with the best restart"] = rs
+    return spread
+
+
+def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, model_name: str,
+                 temperature_c: float = 37.0) -> dict[str, Any]:
+    from .. import __version__
+
+    model = result.model
+    x_ref = consensus_sequence(data)
+    status = "interrupted" if result.interrupted else ("diverged" if result.diverged else "complete")
+    runs = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result.restarts]
+    return {
+        "cisreg_version": __version__,
+        "status": status,
+        "stop_reason": result.stop_reason,
+        "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
+                  "nodes": model.compiled.network.n_nodes, "n_params": model.layout.size},
+        "data": {"source": data.source, "sequences": data.n, "length": data.length,
+                 "training": int(len(data.indices("training"))), "validation": int(len(data.indices("validation"))),
+                 "test": int(len(data.indices("test"))), "notes": list(data.notes)},
+        "fit": {**result.settings, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                "wall_s": result.wall_s, "history": result.history},
+        "metrics": metrics,
+        "parameters": physical_parameters(model, x_ref=x_ref, temperature_c=temperature_c),
+        "restarts": {"runs": runs, "spread": restart_spread(result)},
+    }
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A short human summary of a report."""
+    L = []
+    d, f, m = report["data"], report["fit"], report["metrics"]
+    L.append(f"model {report['model']['name']} ({report['model']['kind']}, {len(report['model']['states'])} states, "
+             f"{report['model']['n_params']} parameters) on {d['sequences']:,} sequences "
+             f"({d['training']:,} training / {d['validation']:,} validation / {d['test']:,} test)")
+    L.append(f"status: {report['status']} ({report['stop_reason']}); {f['epochs_run']} epochs, best at "
+             f"{f['best_epoch']}; {f['wall_s']:.1f} s on {f['n_threads']} thread(s)")
+    for split in ("training", "validation", "test"):
+        if split not in m:
+            continue
+        s = m[split]
+        parts = []
+        if "I_pred_bits" in s:
+            parts.append(f"I_pred = {s['I_pred_bits']:.3f} ± {s.get('dI_pred_bits', 0):.3f} bits")
+        if "I_var_bits" in s:
+            parts.append(f"I_var = {s['I_var_bits']:.3f} bits")
+        if "R2" in s:
+            parts.append(f"R² = {s['R2']:.3f}")
+        L.append(f"  {split:<10} " + ", ".join(parts))
+    p = report["parameters"]
+    g = p.get("reference", p["uniform"])
+    kc, kt = g["kcal/mol"], g["kT"]
+    for k, v in kc["interactions"].items():
+        L.append(f"  {k} = {v:+.2f} kcal/mol ({kt['interactions'][k]:+.2f} kT at {p['temperature_c']:g} °C)")
+    what = "dG of the reference (consensus) sequence" if "reference" in p else "offset (uniform gauge)"
+    for k, v in kc["offsets"].items():
+        L.append(f"  {what}, {k}: {v:+.2f} kcal/mol")
+    for k, v in p.get("log_rates", {}).items():
+        L.append(f"  log rate {k} = {v:+.3f}")
+    sp = report["restarts"]["spread"]
+    if len(report["restarts"]["runs"]) > 1:
+        for k, v in sp.items():
+            if isinstance(v, dict):
+                L.append(f"  restarts: {k} from {v['min']:+.2f} to {v['max']:+.2f}")
+    return L

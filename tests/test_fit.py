@@ -1,0 +1,165 @@
+"""Fitting: recovery of known energies, determinism, restarts, divergence, the lac data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cisreg
+from cisreg.models import Model, spec_from_dict
+
+SPEC = {
+    "alphabet": "ACGT", "length": 36,
+    "sites": [{"name": "A", "start": 2, "width": 10}, {"name": "P", "start": 20, "width": 14}],
+    "thermodynamic": {"states": [
+        {"name": "free", "bound": []},
+        {"name": "A", "bound": ["A"]},
+        {"name": "P", "bound": ["P"], "activity": 1},
+        {"name": "AP", "bound": ["A", "P"], "interactions": ["dG_I"], "activity": 1}]},
+    "measurement": {"type": "sortseq", "bins": 8, "hidden": 10},
+}
+
+
+def _truth(rng):
+    spec = spec_from_dict(SPEC)
+    m = Model(spec, seed=1)
+    lay = m.layout
+    wt_codes = rng.integers(0, 4, 36)
+    wt = "".join("ACGT"[c] for c in wt_codes)
+    for s in spec.sites:
+        E = rng.normal(0, 1.0, (s.width, 4))
+        E[np.arange(s.width), wt_codes[s.start:s.start + s.width]] -= 1.5  # the wild type binds
+        lay.view(m.theta, f"E.{s.name}")[...] = E
+    lay.view(m.theta, "eps.A")[...] = -lay.view(m.theta, "E.A")[np.arange(10), wt_codes[2:12]].sum() - 1.0
+    lay.view(m.theta, "eps.P")[...] = -lay.view(m.theta, "E.P")[np.arange(14), wt_codes[20:34]].sum() + 2.0
+    lay.view(m.theta, "dG_I")[...] = -3.0
+    return m, wt
+
+
+def _gauge(E):
+    return E - E.mean(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    rng = np.random.default_rng(2024)
+    truth, wt = _truth(rng)
+    data = cisreg.simulate.sortseq(truth, n=25_000, rng=rng, wt=wt, mutation_rate=0.12, bins=8, noise_sd=0.3)
+    return truth, wt, data
+
+
+@pytest.fixture(scope="module")
+def fitted(simulated):
+    truth, wt, data = simulated
+    return cisreg.fit(data, truth.spec, quiet=True, seed=0, epochs=150, n_threads=2)
+
+
+def test_simulated_energies_are_recovered(simulated, fitted):
+    truth, _, _ = simulated
+    got = fitted.model.get_theta()
+    want = truth.get_theta()
+    for site in ("A", "P"):
+        r = np.corrcoef(got["energies"][site].to_numpy().ravel(), want["energies"][site].to_numpy().ravel())[0, 1]
+        assert r >= 0.95, f"site {site}: energy-matrix Pearson r = {r:.3f}"
+    # the physical sign: cooperative interaction, as simulated
+    assert got["interactions"]["dG_I"] < -1.0
+
+
+def test_simulated_fit_is_informative_and_monotone(simulated, fitted):
+    _, _, data = simulated
+    ev = cisreg.evaluate(fitted.model, data, splits=("test",), uncertainty=False)
+    assert ev["test"]["I_pred_bits"] > 0.5
+    assert ev["test"]["phi_vs_mean_bin_r"] > 0.3  # fitted phi increases with the bin, as simulated
+    h = fitted.history["val_nll"]
+    assert min(h) < h[0]
+    assert fitted.best_epoch >= 1 and fitted.stop_reason in ("early_stopping", "max_epochs")
+
+
+def test_same_seed_same_result_any_threads(simulated):
+    _, _, data = simulated
+    sub = data.subset(np.arange(3000))
+    spec = spec_from_dict(SPEC)
+    a = cisreg.fit(sub, spec, quiet=True, seed=7, epochs=4, n_threads=1)
+    b = cisreg.fit(sub, spec, quiet=True, seed=7, epochs=4, n_threads=1)
+    c = cisreg.fit(sub, spec, quiet=True, seed=7, epochs=4, n_threads=2)
+    d = cisreg.fit(sub, spec, quiet=True, seed=8, epochs=4, n_threads=1)
+    assert np.array_equal(a.model.theta, b.model.theta)
+    assert np.array_equal(a.model.theta, c.model.theta)
+    assert not np.array_equal(a.model.theta, d.model.theta)
+
+
+def test_restarts_report_spread(simulated):
+    _, _, data = simulated
+    sub = data.subset(np.arange(3000))
+    r = cisreg.fit(sub, spec_from_dict(SPEC), quiet=True, seed=1, epochs=3, restarts=3)
+    assert len(r.restarts) == 3
+    vals = [x["best_val_nll"] for x in r.restarts]
+    assert r.best_val_nll == pytest.approx(min(vals))
+    assert all("dG_I" in x["interactions_kcal_mol"] for x in r.restarts)
+
+
+def test_divergence_is_detected_and_best_kept(simulated):
+    _, _, data = simulated
+    sub = data.subset(np.arange(2000))
+    r = cisreg.fit(sub, spec_from_dict(SPEC), quiet=True, seed=0, epochs=30, learning_rate=1e6)
+    assert np.all(np.isfinite(r.model.theta))
+    if r.diverged:  # a huge learning rate usually blows up; then the message says what to do
+        assert "learning rate" in r.stop_reason
+
+
+def test_divergence_on_nan_gradient(simulated, monkeypatch):
+    """A non-finite gradient stops the fit at once and keeps the best parameters."""
+    from cisreg.fit import loop
+
+    _, _, data = simulated
+    sub = data.subset(np.arange(2000))
+    calls = {"n": 0}
+    real = loop._loss_grad
+
+    def flaky(model, codes, targets, rows, nt, grad):
+        calls["n"] += 1
+        loss, g = real(model, codes, targets, rows, nt, grad)
+        if calls["n"] > 6:
+            g[0] = np.nan
+        return loss, g
+
+    monkeypatch.setattr(loop, "_loss_grad", flaky)
+    r = cisreg.fit(sub, spec_from_dict(SPEC), quiet=True, seed=0, epochs=10, batch_size=500)
+    assert r.diverged and "diverged" in r.stop_reason and "learning rate" in r.stop_reason
+    assert np.all(np.isfinite(r.model.theta))
+    n_batches = -(-len(sub.indices("training")) // 500)
+    assert r.best_epoch == 6 // n_batches  # the epochs completed before the NaN
+    assert r.epochs_run == 6 // n_batches
+
+
+def test_bad_settings_are_errors(simulated):
+    _, _, data = simulated
+    spec = spec_from_dict(SPEC)
+    for kw, msg in [({"epochs": 0}, "epochs"), ({"batch_size": -1}, "batch_size"),
+                    ({"learning_rate": float("nan")}, "learning_rate"), ({"l2": -1.0}, "l2")]:
+        with pytest.raises(cisreg.InputError, match=msg):
+            cisreg.fit(data, spec, quiet=True, **kw)
+
+
+def test_model_data_mismatch(simulated):
+    _, _, data = simulated
+    d = dict(SPEC, measurement={"type": "sortseq", "bins": 5, "hidden": 3})
+    with pytest.raises(cisreg.InputError, match="8 count columns but the model has 5 bins"):
+        cisreg.fit(data, spec_from_dict(d), quiet=True)
+    d = dict(SPEC, length=40)
+    with pytest.raises(cisreg.InputError, match="length 36, the model expects 40"):
+        cisreg.fit(data, spec_from_dict(d), quiet=True)
+
+
+def test_lac_end_to_end_small_budget(tmp_path):
+    data = cisreg.load_example("lac-sortseq")
+    r = cisreg.fit(data, cisreg.preset("lac"), quiet=True, epochs=3, n_threads=2)
+    assert r.epochs_run == 3 and len(r.history["val_nll"]) == 3
+    ev = cisreg.evaluate(r.model, data, splits=("validation",), uncertainty=False)
+    assert 0.0 < ev["validation"]["I_var_bits"] < 3.4
+    assert ev["validation"]["I_pred_bits"] > 0.2  # even 3 epochs learn something
+    r.model.save(tmp_path / "m")
+    m2 = cisreg.load(tmp_path / "m")
+    x = data.x[:500]
+    np.testing.assert_array_equal(m2.x_to_phi(x), r.model.x_to_phi(x))
+    assert np.array_equal(m2.theta, r.model.theta)
