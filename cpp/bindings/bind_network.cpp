@@ -6,6 +6,7 @@
 #include "bindings/arrays.hpp"
 #include "cisreg/network.hpp"
 #include "cisreg/ops.hpp"
+#include "bindings/inputs.hpp"
 
 namespace cisreg::bind {
 namespace {
@@ -25,58 +26,6 @@ std::string kind_name(MeasKind k) {
         case MeasKind::GECauchy: return "ge_cauchy";
     }
     return "?";
-}
-
-// Validated inputs common to the kernels.
-struct Inputs {
-    SeqBatch batch;
-    const double* theta = nullptr;
-    Exec exec;
-};
-
-Inputs prepare(const Network& net, const py::object& codes_o, const py::object& theta_o,
-               const py::object& rows_o, int n_threads) {
-    Inputs in;
-    py::array codes = checked<uint8_t>(codes_o, "codes", 2);
-    check_len(codes, 1, net.length, "codes", "sequence length of the model");
-    py::array theta = checked<double>(theta_o, "theta", 1);
-    check_len(theta, 0, net.n_params, "theta", "number of model parameters");
-    in.theta = static_cast<const double*>(theta.data());
-    check_finite(in.theta, net.n_params, "theta");
-    in.batch.codes = static_cast<const uint8_t*>(codes.data());
-    in.batch.n = codes.shape(0);
-    in.batch.L = codes.shape(1);
-    if (rows_o.is_none()) {
-        in.batch.rows = nullptr;
-        in.batch.b = in.batch.n;
-    } else {
-        py::array rows = checked<int64_t>(rows_o, "rows", 1);
-        in.batch.rows = static_cast<const int64_t*>(rows.data());
-        in.batch.b = rows.shape(0);
-        for (int64_t i = 0; i < in.batch.b; ++i)
-            if (in.batch.rows[i] < 0 || in.batch.rows[i] >= in.batch.n)
-                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.batch.rows[i]) +
-                                 " is out of range for " + std::to_string(in.batch.n) + " sequences");
-    }
-    if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
-    in.exec.n_threads = n_threads;
-    return in;
-}
-
-void check_targets(const Measurement& meas, const SeqBatch& batch, const double* tg) {
-    const int64_t T = meas.n_targets();
-    for (int64_t i = 0; i < batch.b; ++i) {
-        const int64_t r = batch.row(i);
-        for (int64_t j = 0; j < T; ++j) {
-            const double v = tg[r * T + j];
-            if (!std::isfinite(v))
-                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                 " is not finite; remove or fix that measurement");
-            if (meas.kind == MeasKind::SortSeq && v < 0)
-                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                 " is a negative count; counts must be >= 0");
-        }
-    }
 }
 
 }  // namespace
@@ -151,7 +100,7 @@ void register_network(py::module_& m) {
         "phi",
         [](const Network& net, const py::object& codes, const py::object& theta, const py::object& rows,
            int n_threads, bool details) -> py::object {
-            Inputs in = prepare(net, codes, theta, rows, n_threads);
+            Inputs in = prepare(net.length, net.n_params, codes, theta, rows, n_threads);
             const py::ssize_t b = static_cast<py::ssize_t>(in.batch.b);
             py::array_t<double> phi(b);
             PhiOut out;
@@ -182,7 +131,7 @@ void register_network(py::module_& m) {
            const py::object& theta, const py::object& rows, int n_threads, bool want_grad,
            const py::object& grad_out, bool per_row) -> py::object {
             check_measurement(meas, net.n_params);
-            Inputs in = prepare(net, codes, theta, rows, n_threads);
+            Inputs in = prepare(net.length, net.n_params, codes, theta, rows, n_threads);
             py::array targets = checked<double>(targets_o, "targets", 2);
             check_len(targets, 0, in.batch.n, "targets", "one row per sequence in codes");
             check_len(targets, 1, meas.n_targets(), "targets", "columns required by the measurement process");

@@ -3,6 +3,7 @@
 
 namespace cisreg::bind {
 void register_network(py::module_& m);
+void register_kinetic(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         }
     });
     cisreg::bind::register_network(m);
+    cisreg::bind::register_kinetic(m);
 }

@@ -121,6 +121,8 @@ def compile_spec(spec: ModelSpec) -> Compiled:
         act_param=nodes.act_param, tsat_param=tsat.offset, tsat_const=1.0)
     meas = _core.Measurement(mkind, n_bins=bins, hidden=hidden, offset=moff)
     info.setdefault("nodes", net.n_nodes)
+    if kinetic is not None:
+        kinetic.bind(layout.size, tsat.offset, meas)
     return Compiled(spec, layout, net, meas, state_names, info, kinetic)
 
 
@@ -206,3 +208,14 @@ def _consensus(codes: np.ndarray, A: int) -> np.ndarray | None:
     if float(freq.max(axis=1).mean()) <= MUTAGENISED_LIBRARY:
         return None
     return freq.argmax(axis=1)
+
+
+def site_energies_of(model, codes: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Site energies dG [N, S] (kT) by gather, for inspection."""
+    lay, th = model.layout, model.theta
+    out = np.empty((codes.shape[0], len(model.spec.sites)))
+    for j, s in enumerate(model.spec.sites):
+        E = lay.view(th, f"E.{s.name}")
+        out[:, j] = float(lay.view(th, f"eps.{s.name}")) + E[np.arange(s.width)[None, :],
+                                                              codes[:, s.start:s.start + s.width]].sum(axis=1)
+    return out

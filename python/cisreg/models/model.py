@@ -84,8 +84,16 @@ class Model:
     def x_to_details(self, x: Any, *, n_threads: int | None = None) -> dict[str, Any]:
         """phi, site energies (kT), state probabilities and log Z, as DataFrames."""
         codes = self._codes(x)
-        phi, dG, logp, logZ = _core.phi(self.compiled.network, codes, self.theta, None,
-                                        effective_n_threads(n_threads), True)
+        nt = effective_n_threads(n_threads)
+        kin = self.compiled.kinetic
+        if kin is not None and kin.use_linear:
+            phi, logp = kin.phi(self.theta, codes, None, nt, True)
+            from ..models.compile import site_energies_of
+
+            return {"phi": phi, "dG": pd.DataFrame(site_energies_of(self, codes),
+                                                   columns=[s.name for s in self.spec.sites]),
+                    "state_probs": pd.DataFrame(np.exp(logp), columns=list(self.state_names)), "logZ": None}
+        phi, dG, logp, logZ = _core.phi(self.compiled.network, codes, self.theta, None, nt, True)
         return {
             "phi": phi,
             "dG": pd.DataFrame(dG, columns=[s.name for s in self.spec.sites]),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError
@@ -25,11 +28,30 @@ LAC: dict[str, Any] = {
     "measurement": {"type": "sortseq", "bins": 10, "hidden": 50},
 }
 
-PRESETS: dict[str, dict[str, Any]] = {"lac": LAC}
+#: Example model files shipped with the package (cisreg/examples/*.json).
+EXAMPLE_FILES: dict[str, str] = {"activator-rnap-kinetic": "activator_rnap_kinetic.json"}
+
+
+def example_path(name: str) -> Path:
+    """Path of a model file shipped with the package."""
+    if name not in EXAMPLE_FILES:
+        raise ModelFileError(f"unknown example model {name!r}; examples: {sorted(EXAMPLE_FILES)}")
+    return Path(str(importlib.resources.files("cisreg") / "examples" / EXAMPLE_FILES[name]))
+
+
+def _example(name: str) -> dict[str, Any]:
+    return json.loads(example_path(name).read_text(encoding="utf-8"))
+
+
+PRESETS: dict[str, Any] = {"lac": LAC, **{k: _example for k in EXAMPLE_FILES}}
 
 
 def preset(name: str) -> ModelSpec:
-    """A built-in model by name (``"lac"``)."""
+    """A built-in model by name: ``"lac"`` or an example model file
+    (``"activator-rnap-kinetic"``)."""
     if name not in PRESETS:
         raise ModelFileError(f"unknown built-in model {name!r}; built-in models: {sorted(PRESETS)}")
-    return spec_from_dict(PRESETS[name], source=f"built-in:{name}")
+    d = PRESETS[name]
+    if callable(d):
+        return spec_from_dict(d(name), source=str(example_path(name)))
+    return spec_from_dict(d, source=f"built-in:{name}")

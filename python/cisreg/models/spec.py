@@ -331,7 +331,7 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
             if sname not in site_names:
                 raise _err(f"{key}.energies.{sname}", f"unknown site; known sites: {sorted(site_names)}", source)
             energies.append((sname, _num(coef, f"{key}.energies.{sname}", source)))
-        name = _name(t.get("name", f"{src}->{dst}#{i}"), f"{key}.name", source)
+        name = _name(t.get("name", f"{src}_to_{dst}_{i}"), f"{key}.name", source)
         trs.append(Transition(name, src, dst, rate, tuple(energies)))
     _unique([t.name for t in trs], "kinetic.transitions", "transition", source)
     act = _keys(k["activity"], "kinetic.activity", {"states", "flux"}, set(), source)

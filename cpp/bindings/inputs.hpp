@@ -1,0 +1,75 @@
+// Argument checks shared by the kernel bindings.
+#pragma once
+#include <string>
+
+#include "bindings/arrays.hpp"
+#include "cisreg/network.hpp"
+#include "cisreg/view.hpp"
+
+namespace cisreg::bind {
+
+// Validated inputs common to the kernels.
+struct Inputs {
+    SeqBatch batch;
+    const double* theta = nullptr;
+    Exec exec;
+};
+
+inline Inputs prepare(int32_t length, int64_t n_params, const py::object& codes_o, const py::object& theta_o,
+                      const py::object& rows_o, int n_threads) {
+    Inputs in;
+    py::array codes = checked<uint8_t>(codes_o, "codes", 2);
+    check_len(codes, 1, length, "codes", "sequence length of the model");
+    py::array theta = checked<double>(theta_o, "theta", 1);
+    check_len(theta, 0, n_params, "theta", "number of model parameters");
+    in.theta = static_cast<const double*>(theta.data());
+    check_finite(in.theta, n_params, "theta");
+    in.batch.codes = static_cast<const uint8_t*>(codes.data());
+    in.batch.n = codes.shape(0);
+    in.batch.L = codes.shape(1);
+    if (rows_o.is_none()) {
+        in.batch.rows = nullptr;
+        in.batch.b = in.batch.n;
+    } else {
+        py::array rows = checked<int64_t>(rows_o, "rows", 1);
+        in.batch.rows = static_cast<const int64_t*>(rows.data());
+        in.batch.b = rows.shape(0);
+        for (int64_t i = 0; i < in.batch.b; ++i)
+            if (in.batch.rows[i] < 0 || in.batch.rows[i] >= in.batch.n)
+                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.batch.rows[i]) +
+                                 " is out of range for " + std::to_string(in.batch.n) + " sequences");
+    }
+    if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
+    in.exec.n_threads = n_threads;
+    return in;
+}
+
+inline void check_targets(const Measurement& meas, const SeqBatch& batch, const double* tg) {
+    const int64_t T = meas.n_targets();
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const int64_t r = batch.row(i);
+        for (int64_t j = 0; j < T; ++j) {
+            const double v = tg[r * T + j];
+            if (!std::isfinite(v))
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is not finite; remove or fix that measurement");
+            if (meas.kind == MeasKind::SortSeq && v < 0)
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is a negative count; counts must be >= 0");
+        }
+    }
+}
+
+
+// Targets array [n, T] for a measurement, checked on the selected rows.
+inline const double* checked_targets(const Measurement& meas, const SeqBatch& batch, const py::object& targets_o,
+                                     py::array& keep) {
+    keep = checked<double>(targets_o, "targets", 2);
+    check_len(keep, 0, batch.n, "targets", "one row per sequence in codes");
+    check_len(keep, 1, meas.n_targets(), "targets", "columns required by the measurement process");
+    const double* tg = static_cast<const double*>(keep.data());
+    check_targets(meas, batch, tg);
+    return tg;
+}
+
+}  // namespace cisreg::bind
