@@ -42,7 +42,7 @@ class Adam:
         theta -= s
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"adam_m": self.m.copy(), "adam_v": self.v.copy(), "adam_t": np.array(self.t)}
+        return {"adam_m": self.m.copy(), "adam_v": self.v.copy(), "adam_t": np.array(float(self.t))}
 
     def load_state(self, st: dict[str, np.ndarray]) -> None:
         if st["adam_m"].shape != self.m.shape or st["adam_v"].shape != self.v.shape:
