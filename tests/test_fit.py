@@ -163,3 +163,40 @@ def test_lac_end_to_end_small_budget(tmp_path):
     x = data.x[:500]
     np.testing.assert_array_equal(m2.x_to_phi(x), r.model.x_to_phi(x))
     assert np.array_equal(m2.theta, r.model.theta)
+
+
+def test_continuous_ge_fit_and_predict(tmp_path):
+    """GE measurement: simulated continuous data, fit, R^2 and I_pred, and yhat from the CLI."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(8)
+    truth, wt = _truth(rng)
+    d = dict(SPEC, measurement={"type": "ge", "noise": "gaussian", "hidden": 5})
+    spec = spec_from_dict(d)
+    truth_ge = Model(spec, seed=0)
+    for b in truth.layout:
+        if b.kind in ("energy", "offset", "interaction"):
+            truth_ge.layout.view(truth_ge.theta, b.name)[...] = truth.layout.view(truth.theta, b.name)
+    data = cisreg.simulate.continuous(truth_ge, n=8000, rng=rng, wt=wt, mutation_rate=0.12, noise_sd=0.2)
+    assert data.kind == "continuous"
+    r = cisreg.fit(data, spec, quiet=True, seed=0, epochs=100, n_threads=2)
+    ev = cisreg.evaluate(r.model, data, splits=("test",))["test"]
+    assert ev["R2"] > 0.8 and ev["pearson_r"] > 0.9 and ev["I_pred_bits"] > 0.5
+    assert np.isfinite(ev["I_var_bits"])
+    r.model.save(tmp_path / "ge")
+    (tmp_path / "x.csv").write_text("x\n" + "\n".join(data.x[:20]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "cisreg", "predict", str(tmp_path / "ge"), str(tmp_path / "x.csv"),
+                          "--out", str(tmp_path / "p.csv")], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert out.returncode == 0, out.stderr
+    import pandas as pd
+
+    p = pd.read_csv(tmp_path / "p.csv")
+    assert list(p.columns) == ["x", "phi", "yhat"]
+    np.testing.assert_allclose(p["yhat"], r.model.x_to_yhat(data.x[:20]), rtol=1e-8)
+    info = subprocess.run([sys.executable, "-m", "cisreg", "info", str(tmp_path / "ge"), "--json"],
+                          capture_output=True, text=True)
+    assert json.loads(info.stdout)["model"]["measurement"]["type"] == "ge"

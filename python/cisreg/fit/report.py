@@ -78,7 +78,8 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
         "status": status,
         "stop_reason": result.stop_reason,
         "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
-                  "nodes": model.compiled.network.n_nodes, "n_params": model.layout.size},
+                  "nodes": model.compiled.network.n_nodes, "n_params": model.layout.size,
+                  "compile": {k: v for k, v in model.compiled.info.items() if isinstance(v, (int, str))}},
         "data": {"source": data.source, "sequences": data.n, "length": data.length,
                  "training": int(len(data.indices("training"))), "validation": int(len(data.indices("validation"))),
                  "test": int(len(data.indices("test"))), "notes": list(data.notes)},
@@ -94,8 +95,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     """A short human summary of a report."""
     L = []
     d, f, m = report["data"], report["fit"], report["metrics"]
-    L.append(f"model {report['model']['name']} ({report['model']['kind']}, {len(report['model']['states'])} states, "
-             f"{report['model']['n_params']} parameters) on {d['sequences']:,} sequences "
+    comp = report["model"].get("compile", {})
+    solver = f", {comp['solver']} solver" + (f" ({comp['trees']} spanning trees)" if "trees" in comp else "") \
+        if "solver" in comp else ""
+    L.append(f"model {report['model']['name']} ({report['model']['kind']}{solver}, {len(report['model']['states'])} "
+             f"states, {report['model']['n_params']} parameters) on {d['sequences']:,} sequences "
              f"({d['training']:,} training / {d['validation']:,} validation / {d['test']:,} test)")
     L.append(f"status: {report['status']} ({report['stop_reason']}); {f['epochs_run']} epochs, best at "
              f"{f['best_epoch']}; {f['wall_s']:.1f} s on {f['n_threads']} thread(s)")

@@ -215,8 +215,12 @@ class Model:
 
     def __repr__(self) -> str:
         sites = ", ".join(f"{s.name}[{s.start}:{s.start + s.width}]" for s in self.spec.sites)
+        info = self.compiled.info
+        solver = f", solver: {info['solver']}" if "solver" in info else ""
+        trees = f", spanning trees: {info['trees']}" if "trees" in info else ""
         return (f"Model({self.spec.kind}, L={self.spec.length}, sites: {sites}, states: "
-                f"{len(self.state_names)}, nodes: {self.compiled.network.n_nodes}, params: {self.layout.size})")
+                f"{len(self.state_names)}, nodes: {self.compiled.network.n_nodes}{solver}{trees}, "
+                f"params: {self.layout.size})")
 
 
 def batch_rows(rows: Sequence[int] | np.ndarray) -> np.ndarray:
