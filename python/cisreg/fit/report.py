@@ -115,6 +115,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         if "R2" in s:
             parts.append(f"R² = {s['R2']:.3f}")
         L.append(f"  {split:<10} " + ", ".join(parts))
+    r_sign = m.get("test", m.get("validation", {})).get("phi_vs_mean_bin_r")
+    if r_sign is not None and r_sign == r_sign and r_sign < 0:
+        L.append("  warning: phi decreases with the bin index on held-out data; the energy matrices may carry "
+                 "the wrong sign (try --restarts, or check that bins are ordered by fluorescence)")
     p = report["parameters"]
     g = p.get("reference", p["uniform"])
     kc, kt = g["kcal/mol"], g["kT"]
