@@ -200,3 +200,15 @@ def test_continuous_ge_fit_and_predict(tmp_path):
     info = subprocess.run([sys.executable, "-m", "cisreg", "info", str(tmp_path / "ge"), "--json"],
                           capture_output=True, text=True)
     assert json.loads(info.stdout)["model"]["measurement"]["type"] == "ge"
+
+
+def test_fit_accepts_a_dataframe_and_a_model_dict():
+    import pandas as pd
+
+    data = cisreg.load_example().subset(np.arange(0, 50518, 25))
+    df = pd.DataFrame({"x": data.x, **{f"ct_{i}": data.counts[:, i].astype(int) for i in range(10)},
+                       "set": np.array(["training", "validation", "test"])[data.split]})
+    spec = cisreg.preset("lac").to_dict()
+    r = cisreg.fit(df, spec, epochs=1, quiet=True)
+    assert r.epochs_run == 1
+    assert isinstance(cisreg.Model(spec), cisreg.Model)

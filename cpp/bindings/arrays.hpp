@@ -28,7 +28,12 @@ py::array checked(const py::handle& obj, const char* name, int ndim, bool writea
         throw InputError(std::string(name) + ": expected a numpy array of " + dtype_name<T>() + ", got " +
                          std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
     py::array a = py::reinterpret_borrow<py::array>(obj);
-    if (!a.dtype().is(py::dtype::of<T>()))
+    // same kind and size in native byte order (np.longlong is int64 too)
+    const py::dtype dt = a.dtype();
+    const py::dtype want = py::dtype::of<T>();
+    const bool same = dt.kind() == want.kind() && dt.itemsize() == want.itemsize() &&
+                      py::bool_(dt.attr("isnative")) && !dt.has_fields();
+    if (!same)
         throw InputError(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())) + " (convert once with np.ascontiguousarray(" + name +
                          ", dtype=np." + dtype_name<T>() + "))");
@@ -45,6 +50,12 @@ inline void check_len(const py::array& a, int axis, int64_t want, const char* na
     if (a.shape(axis) != want)
         throw InputError(std::string(name) + ": axis " + std::to_string(axis) + " has length " +
                          std::to_string(a.shape(axis)) + ", expected " + std::to_string(want) + " (" + what + ")");
+}
+
+// Whether two byte ranges share memory (an output must never alias an input).
+inline bool overlaps(const void* a, size_t na, const void* b, size_t nb) {
+    const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
+    return na > 0 && nb > 0 && pa < pb + nb && pb < pa + na;
 }
 
 inline void check_finite(const double* p, int64_t n, const char* name) {

@@ -60,7 +60,7 @@ void register_kinetic(py::module_& m) {
         "kinetic_phi",
         [](const KineticNet& k, const py::object& codes, const py::object& theta, const py::object& rows,
            int n_threads, bool details) -> py::object {
-            Inputs in = prepare(k.length, k.n_params, codes, theta, rows, n_threads);
+            Inputs in = prepare(k.length, k.n_params, k.alphabet_size, codes, theta, rows, n_threads);
             const py::ssize_t b = static_cast<py::ssize_t>(in.batch.b);
             py::array_t<double> phi(b);
             py::array_t<double> logp;
@@ -86,7 +86,7 @@ void register_kinetic(py::module_& m) {
            const py::object& theta, const py::object& rows, int n_threads, bool want_grad,
            const py::object& grad_out, bool per_row) -> py::object {
             check_measurement(meas, k.n_params);
-            Inputs in = prepare(k.length, k.n_params, codes, theta, rows, n_threads);
+            Inputs in = prepare(k.length, k.n_params, k.alphabet_size, codes, theta, rows, n_threads);
             py::array keep;
             const double* tg = checked_targets(meas, in.batch, targets_o, keep);
             py::array grad;
@@ -99,6 +99,9 @@ void register_kinetic(py::module_& m) {
                     check_len(grad, 0, k.n_params, "grad_out", "number of model parameters");
                 }
                 gp = static_cast<double*>(grad.mutable_data());
+                if (overlaps(gp, sizeof(double) * static_cast<size_t>(k.n_params), in.theta,
+                             sizeof(double) * static_cast<size_t>(k.n_params)))
+                    throw InputError("grad_out shares memory with theta; pass a separate array");
                 std::fill(gp, gp + k.n_params, 0.0);
             }
             py::array_t<double> nll_rows;

@@ -100,7 +100,7 @@ void register_network(py::module_& m) {
         "phi",
         [](const Network& net, const py::object& codes, const py::object& theta, const py::object& rows,
            int n_threads, bool details) -> py::object {
-            Inputs in = prepare(net.length, net.n_params, codes, theta, rows, n_threads);
+            Inputs in = prepare(net.length, net.n_params, net.alphabet_size, codes, theta, rows, n_threads);
             const py::ssize_t b = static_cast<py::ssize_t>(in.batch.b);
             py::array_t<double> phi(b);
             PhiOut out;
@@ -131,7 +131,7 @@ void register_network(py::module_& m) {
            const py::object& theta, const py::object& rows, int n_threads, bool want_grad,
            const py::object& grad_out, bool per_row) -> py::object {
             check_measurement(meas, net.n_params);
-            Inputs in = prepare(net.length, net.n_params, codes, theta, rows, n_threads);
+            Inputs in = prepare(net.length, net.n_params, net.alphabet_size, codes, theta, rows, n_threads);
             py::array targets = checked<double>(targets_o, "targets", 2);
             check_len(targets, 0, in.batch.n, "targets", "one row per sequence in codes");
             check_len(targets, 1, meas.n_targets(), "targets", "columns required by the measurement process");
@@ -147,6 +147,9 @@ void register_network(py::module_& m) {
                     check_len(grad, 0, net.n_params, "grad_out", "number of model parameters");
                 }
                 gp = static_cast<double*>(grad.mutable_data());
+                if (overlaps(gp, sizeof(double) * static_cast<size_t>(net.n_params), in.theta,
+                             sizeof(double) * static_cast<size_t>(net.n_params)))
+                    throw InputError("grad_out shares memory with theta; pass a separate array");
                 std::fill(gp, gp + net.n_params, 0.0);
             }
             py::array_t<double> nll_rows;

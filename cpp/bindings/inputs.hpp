@@ -15,8 +15,8 @@ struct Inputs {
     Exec exec;
 };
 
-inline Inputs prepare(int32_t length, int64_t n_params, const py::object& codes_o, const py::object& theta_o,
-                      const py::object& rows_o, int n_threads) {
+inline Inputs prepare(int32_t length, int64_t n_params, int32_t alphabet_size, const py::object& codes_o,
+                      const py::object& theta_o, const py::object& rows_o, int n_threads) {
     Inputs in;
     py::array codes = checked<uint8_t>(codes_o, "codes", 2);
     check_len(codes, 1, length, "codes", "sequence length of the model");
@@ -40,6 +40,20 @@ inline Inputs prepare(int32_t length, int64_t n_params, const py::object& codes_
                                  " is out of range for " + std::to_string(in.batch.n) + " sequences");
     }
     if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
+    // every code of every selected row, not only those inside site windows
+    for (int64_t i = 0; i < in.batch.b; ++i) {
+        const uint8_t* x = in.batch.codes + in.batch.row(i) * in.batch.L;
+        uint8_t mx = 0;
+        for (int64_t p = 0; p < in.batch.L; ++p) mx = x[p] > mx ? x[p] : mx;
+        if (mx >= alphabet_size) {
+            for (int64_t p = 0; p < in.batch.L; ++p)
+                if (x[p] >= alphabet_size)
+                    throw InputError("codes: row " + std::to_string(in.batch.row(i)) + ", position " +
+                                     std::to_string(p) + " holds code " + std::to_string(static_cast<int>(x[p])) +
+                                     ", outside the alphabet (codes must be < " + std::to_string(alphabet_size) +
+                                     "); encode sequences with cisreg.encode");
+        }
+    }
     in.exec.n_threads = n_threads;
     return in;
 }

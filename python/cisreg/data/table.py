@@ -18,6 +18,7 @@ import math
 import os
 import re
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -362,9 +363,13 @@ def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
     gz = _is_gzip(p)
     sep, how = _choose_delimiter(p, gz)
     try:
-        df = pd.read_csv(
+        # header=None: the header line is read as data, so pandas neither renames
+        # repeated names (set -> set.1) nor takes the first column as an index when a
+        # row has one field too many; both become errors below.
+        raw = pd.read_csv(
             p,
             sep=sep,
+            header=None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -372,6 +377,8 @@ def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
             encoding="utf-8-sig",
             engine="c",
         )
+        df = raw.iloc[1:].reset_index(drop=True)
+        df.columns = [str(c) for c in raw.iloc[0].tolist()]
     except pd.errors.EmptyDataError:
         raise InputError(
             "the file is empty; expected a header line and data rows",
@@ -396,9 +403,9 @@ def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
             "save it as plain UTF-8 or ASCII CSV/TSV",
             source=source,
         ) from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(
-            f"the file could not be read: {exc}", source=source
+            f"the file could not be read (corrupt or truncated?): {exc}", source=source
         ) from None
 
     delimiter = "tab" if sep == "\t" else "comma"

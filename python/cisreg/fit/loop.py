@@ -101,6 +101,23 @@ def fit(
         Write a resumable checkpoint every N epochs into ``checkpoint_dir``;
         continue a fit from a checkpoint directory with ``resume``.
     """
+    if not isinstance(data, Dataset):
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            from ..data.table import from_dataframe
+
+            data = from_dataframe(data)
+        else:
+            raise TypeError(f"data must be a cisreg Dataset (cisreg.read_table, cisreg.load_example) or a pandas "
+                            f"DataFrame with MAVE-NN's columns, got {type(data).__name__}")
+    if isinstance(model, dict):
+        from ..models.spec import spec_from_dict
+
+        model = spec_from_dict(model)
+    if not isinstance(model, (Model, ModelSpec)):
+        raise TypeError(f"model must be a cisreg Model or ModelSpec (e.g. cisreg.preset('lac')), got "
+                        f"{type(model).__name__}")
     spec = model.spec if isinstance(model, Model) else model
     start_theta = model.theta.copy() if isinstance(model, Model) else None
     _check_settings(epochs, batch_size, learning_rate, l2, patience, restarts)
@@ -123,7 +140,7 @@ def fit(
                 "patience": patience, "restarts": restarts, "seed": seed, "n_threads": nt}
     t0 = time.perf_counter()
     runs: list[FitResult] = []
-    resume_state = _read_checkpoint(resume, spec) if resume is not None else None
+    resume_state = _read_checkpoint(resume, spec, restarts) if resume is not None else None
     first = resume_state["restart"] if resume_state else 0
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
@@ -285,25 +302,41 @@ def _write_checkpoint(d: Path, model: Model, best_theta: np.ndarray, opt: Adam, 
     atomic_write_bytes(d / "checkpoint.json", json.dumps(meta).encode())
 
 
-def _read_checkpoint(d: str | Path, spec: ModelSpec) -> dict[str, Any]:
-    from ..models.io import read_npz_checked
+def _read_checkpoint(d: str | Path, spec: ModelSpec, restarts: int) -> dict[str, Any]:
+    from ..models.io import read_json_checked, read_npz_checked
 
     d = Path(d)
+    src = str(d)
+    if not (d / "checkpoint.json").exists():
+        raise InputError("no checkpoint.json here; pass the checkpoint directory (DIR/checkpoint of a fit run "
+                         "with --checkpoint-every)", source=src)
     try:
-        meta = json.loads((d / "checkpoint.json").read_text())
-    except FileNotFoundError:
-        raise InputError("no checkpoint.json here; pass the directory given to --checkpoint-dir / --out",
-                         source=str(d)) from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"unreadable checkpoint: {e}", source=str(d)) from None
+        meta = read_json_checked(d / "checkpoint.json")
+    except InputError as e:
+        raise InputError(f"unreadable checkpoint: {e}", source=src) from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise InputError("not a cisreg checkpoint", source=str(d))
+        raise InputError("not a cisreg checkpoint (checkpoint.json lacks \"format\": \"cisreg-checkpoint\")",
+                         source=src)
     if meta.get("spec") != spec.to_dict():
-        raise InputError("the checkpoint was written for a different model specification", source=str(d))
+        raise InputError("the checkpoint was written for a different model specification", source=src)
     P = Model(spec).layout.size
     arrays = read_npz_checked(d / "checkpoint.npz", {"theta": (P,), "best_theta": (P,), "adam_m": (P,),
                                                      "adam_v": (P,), "adam_t": ()})
-    rng_state = meta["rng"]
-    return {**arrays, "rng": rng_state, "history": {k: list(map(float, v)) for k, v in meta["history"].items()},
-            "best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
-            "epoch": int(meta["epoch"]), "restart": int(meta["restart"])}
+    try:
+        hist = meta["history"]
+        if not isinstance(hist, dict) or set(hist) != {"train_nll", "val_nll"}:
+            raise ValueError("history must hold train_nll and val_nll")
+        history = {k: [float(x) for x in v] for k, v in hist.items()}
+        out = {"best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
+               "epoch": int(meta["epoch"]), "restart": int(meta["restart"])}
+        rng = np.random.default_rng()
+        rng.bit_generator.state = meta["rng"]  # validates the generator state
+        if not 0 <= out["restart"] < restarts:
+            raise ValueError(f"restart {out['restart']} is outside the {restarts} restart(s) asked for")
+        if not (0 <= out["best_epoch"] <= out["epoch"] and out["bad"] >= 0 and len(history["val_nll"]) == out["epoch"]
+                and int(arrays["adam_t"]) >= 0):
+            raise ValueError("epoch counters are inconsistent")
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"damaged checkpoint ({type(e).__name__}: {str(e)[:200]}); start the fit again without "
+                         "--resume", source=src) from None
+    return {**arrays, **out, "rng": meta["rng"], "history": history}

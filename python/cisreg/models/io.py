@@ -113,6 +113,8 @@ def read_json_checked(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"not valid JSON: {e}", source=str(path)) from None
+    except (ValueError, RecursionError) as e:  # huge integer literals, absurd nesting
+        raise ModelFileError(f"not a usable JSON file: {str(e)[:200]}", source=str(path)) from None
 
 
 def read_npz_checked(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -123,8 +125,8 @@ def read_npz_checked(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[s
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise ModelFileError(f"{path.name} not found", source=str(path.parent)) from None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ModelFileError(f"not a valid .npz file ({e})", source=src) from None
+    except Exception as e:  # untrusted bytes: any failure of the zip parser is a bad file
+        raise ModelFileError(f"not a valid .npz file ({type(e).__name__}: {str(e)[:200]})", source=src) from None
     out: dict[str, np.ndarray] = {}
     with zf:
         names = set(zf.namelist())
@@ -160,8 +162,9 @@ def read_npz_checked(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[s
                     arr = arr.reshape(shape, order="F" if fortran else "C").astype(np.float64, order="C")
             except ModelFileError:
                 raise
-            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-                raise ModelFileError(f"array {name!r} is unreadable ({e})", source=src) from None
+            except Exception as e:  # corrupt deflate data, encrypted members, damaged headers, ...
+                raise ModelFileError(f"array {name!r} is unreadable ({type(e).__name__}: {str(e)[:200]})",
+                                     source=src) from None
             if not np.all(np.isfinite(arr)):
                 bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
                 raise ModelFileError(f"array {name!r} holds a non-finite value at index {bad}", source=src)
@@ -180,14 +183,14 @@ def load_model(directory: str | Path) -> Model:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"not a cisreg model file (missing \"format\": \"{FORMAT}\")", source=src)
     ver = doc.get("format_version")
-    if not isinstance(ver, int) or ver < 1:
+    if isinstance(ver, bool) or not isinstance(ver, int) or ver < 1:
         raise ModelFileError("format_version must be a positive integer", source=src, key="format_version")
     if ver > FORMAT_VERSION:
         raise ModelFileError(f"written in model format {ver} by cisreg {doc.get('cisreg_version')}; this cisreg "
                              f"reads format {FORMAT_VERSION} or older: upgrade cisreg", source=src)
     spec = spec_from_dict(doc.get("spec"), source=src)
     n = doc.get("n_params")
-    if not isinstance(n, int) or not 0 < n <= MAX_PARAMS:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_PARAMS:
         raise ModelFileError(f"n_params must be an integer in [1, {MAX_PARAMS}]", source=src, key="n_params")
     from .compile import compile_spec
 

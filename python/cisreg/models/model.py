@@ -36,12 +36,23 @@ class Model:
         Seed of the random initialisation (ignored when ``theta`` is given).
     """
 
-    def __init__(self, spec: ModelSpec, theta: np.ndarray | None = None, *, seed: int = 0) -> None:
+    def __init__(self, spec: ModelSpec | dict[str, Any], theta: np.ndarray | None = None, *, seed: int = 0) -> None:
+        if isinstance(spec, dict):
+            from .spec import spec_from_dict
+
+            spec = spec_from_dict(spec)
+        if not isinstance(spec, ModelSpec):
+            raise TypeError(f"spec must be a ModelSpec (cisreg.preset, cisreg.read_spec, cisreg.spec_from_dict) "
+                            f"or a model-file dict, got {type(spec).__name__}")
         self.spec = spec
         self.compiled: Compiled = compile_spec(spec)
         if theta is None:
             theta = initial_theta(self.compiled, np.random.default_rng(seed))
-        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        try:
+            theta = np.ascontiguousarray(theta, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"theta must be an array of {self.compiled.layout.size} numbers, got "
+                             f"{type(theta).__name__}") from None
         if theta.shape != (self.layout.size,):
             raise InputError(f"theta has shape {theta.shape}, expected ({self.layout.size},) for this model")
         if not np.all(np.isfinite(theta)):

@@ -171,7 +171,7 @@ def _err(key: str, msg: str, source: str | None) -> ModelFileError:
 def _keys(d: Any, key: str, allowed: set[str], required: set[str], source: str | None) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise _err(key, f"must be an object (a JSON dict), got {type(d).__name__}", source)
-    unknown = sorted(set(d) - allowed)
+    unknown = sorted(str(k) for k in d if not isinstance(k, str) or k not in allowed)
     if unknown:
         raise _err(f"{key}.{unknown[0]}" if key else unknown[0],
                    f"unknown key; allowed keys here are {sorted(allowed)}", source)
@@ -191,24 +191,48 @@ def _int(v: Any, key: str, lo: int, hi: int, source: str | None) -> int:
 
 def _num(v: Any, key: str, source: str | None) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _err(key, f"must be a number, got {v!r}", source)
-    x = float(v)
+        raise _err(key, f"must be a number, got {_short(v)}", source)
+    try:
+        x = float(v)
+    except OverflowError:
+        raise _err(key, "is too large a number", source) from None
     if x != x or x in (float("inf"), float("-inf")):
         raise _err(key, "must be finite", source)
     return x
 
 
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+#: Parameter-block names and prefixes that user-chosen names (interaction energies,
+#: rate constants, activities) must not take.
+RESERVED = ("t_sat",)
+RESERVED_PREFIXES = ("E.", "eps.", "act.", "kappa.", "mpa.", "ge.")
+
+
+def _free_name(v: Any, key: str, source: str | None) -> str:
+    """A name for a learnable scalar: a valid name that is not a reserved block name."""
+    n = _name(v, key, source)
+    if n in RESERVED or n.startswith(RESERVED_PREFIXES):
+        raise _err(key, f"{n!r} is reserved for cisreg's own parameters (t_sat and names starting with "
+                        f"{', '.join(RESERVED_PREFIXES)}); choose another name", source)
+    return n
+
+
 def _name(v: Any, key: str, source: str | None) -> str:
     if not isinstance(v, str) or not _NAME.match(v):
         raise _err(key, f"must be a name of letters, digits and _ . + - (starting with a letter "
-                        f"or _; at most 64 characters), got {v!r}", source)
+                        f"or _; at most 64 characters), got {_short(v)}", source)
     return v
 
 
-def _names(v: Any, key: str, source: str | None) -> tuple[str, ...]:
+def _names(v: Any, key: str, source: str | None, free: bool = False) -> tuple[str, ...]:
     if not isinstance(v, list):
-        raise _err(key, f"must be a list of names, got {v!r}", source)
-    out = tuple(_name(x, f"{key}[{i}]", source) for i, x in enumerate(v))
+        raise _err(key, f"must be a list of names, got {_short(v)}", source)
+    check = _free_name if free else _name
+    out = tuple(check(x, f"{key}[{i}]", source) for i, x in enumerate(v))
     if len(set(out)) != len(out):
         raise _err(key, "lists a name twice", source)
     return out
@@ -267,7 +291,7 @@ def spec_from_dict(d: Any, *, source: str | None = None) -> ModelSpec:
 
 def _activity(v: Any, key: str, source: str | None) -> Union[float, str]:
     if isinstance(v, str):
-        return _name(v, key, source)
+        return _free_name(v, key, source)
     x = _num(v, key, source)
     if x < 0:
         raise _err(key, "activities must be >= 0", source)
@@ -288,7 +312,7 @@ def _parse_thermo(t: Any, site_names: set[str], source: str | None) -> Thermodyn
             if b not in site_names:
                 raise _err(f"{k}.bound[{j}]", f"names unknown site {b!r}; known sites: {sorted(site_names)}",
                            source)
-        inter = _names(s.get("interactions", []), f"{k}.interactions", source)
+        inter = _names(s.get("interactions", []), f"{k}.interactions", source, free=True)
         for j, b in enumerate(inter):
             if b in site_names:
                 raise _err(f"{k}.interactions[{j}]", f"{b!r} is a site name; interaction energies need "
@@ -320,7 +344,7 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
         if src == dst:
             raise _err(f"{key}.to", "a transition must connect two different states", source)
         rate = t["rate"]
-        rate = _name(rate, f"{key}.rate", source) if isinstance(rate, str) else _num(rate, f"{key}.rate", source)
+        rate = _free_name(rate, f"{key}.rate", source) if isinstance(rate, str) else _num(rate, f"{key}.rate", source)
         if isinstance(rate, str) and (rate in site_names or rate in states):
             raise _err(f"{key}.rate", f"{rate!r} is already a site or state name", source)
         en = t.get("energies", {})
@@ -331,7 +355,8 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
             if sname not in site_names:
                 raise _err(f"{key}.energies.{sname}", f"unknown site; known sites: {sorted(site_names)}", source)
             energies.append((sname, _num(coef, f"{key}.energies.{sname}", source)))
-        name = _name(t.get("name", f"{src}_to_{dst}_{i}"), f"{key}.name", source)
+        # a default name is derived from valid state names and need not fit the name rules
+        name = _name(t["name"], f"{key}.name", source) if "name" in t else f"{src}_to_{dst}_{i}"
         trs.append(Transition(name, src, dst, rate, tuple(energies)))
     _unique([t.name for t in trs], "kinetic.transitions", "transition", source)
     act = _keys(k["activity"], "kinetic.activity", {"states", "flux"}, set(), source)
@@ -347,6 +372,9 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
             if sname not in states:
                 raise _err(f"kinetic.activity.states.{sname}", f"unknown state; known: {list(states)}", source)
             occ.append((sname, _activity(c, f"kinetic.activity.states.{sname}", source)))
+        if all(c == 0 for _, c in occ):
+            raise _err("kinetic.activity.states", "every activity is 0, so phi would be 0 for every sequence; "
+                                                  "give the active states a positive coefficient", source)
     else:
         flux = _names(act["flux"], "kinetic.activity.flux", source)
         tnames = {t.name for t in trs}
@@ -399,9 +427,13 @@ def read_spec(path: str | Path) -> ModelSpec:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ModelFileError(f"not valid TOML: {e}", source=src) from None
+        except (ValueError, RecursionError) as e:
+            raise ModelFileError(f"not a usable TOML model file: {str(e)[:200]}", source=src) from None
     else:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise ModelFileError(f"not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}", source=src) from None
+        except (ValueError, RecursionError) as e:  # huge integer literals, absurd nesting
+            raise ModelFileError(f"not a usable JSON model file: {str(e)[:200]}", source=src) from None
     return spec_from_dict(d, source=src)
