@@ -131,3 +131,28 @@ def test_cli_errors(tmp_path, fitted_dir):
     _one_line_error(run("info", tmp_path / "nowhere"), "not a directory")
     r = run("fit", bad, "--model", "lac", "--out", tmp_path / "o", "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_cli_output_hygiene(tmp_path, fitted_dir):
+    # argparse errors are one line too
+    r = run("predict", fitted_dir)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr
+    # a missing output directory is named, no temporary file name leaks
+    (tmp_path / "x.csv").write_text("x\n" + "A" * 75 + "\n")
+    _one_line_error(run("predict", fitted_dir, tmp_path / "x.csv", "--out", tmp_path / "nodir" / "p.csv"),
+                    "does not exist")
+    # an unrelated non-empty directory is not written into
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    _one_line_error(run("fit", "--example", "lac-sortseq", "--out", other, "--epochs", "1"), "thesis.tex")
+    assert (other / "thesis.tex").read_text() == "precious"
+    # a closed pipe is not an error
+    p = subprocess.Popen([sys.executable, "-m", "cisreg", "info", str(fitted_dir), "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()
+    with p.stderr:
+        err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Traceback" not in err and "Broken pipe" not in err

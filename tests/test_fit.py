@@ -212,3 +212,33 @@ def test_fit_accepts_a_dataframe_and_a_model_dict():
     r = cisreg.fit(df, spec, epochs=1, quiet=True)
     assert r.epochs_run == 1
     assert isinstance(cisreg.Model(spec), cisreg.Model)
+
+
+def test_set_theta_names_and_units():
+    m = cisreg.Model("lac")
+    E = np.arange(26 * 4, dtype=float).reshape(26, 4)
+    m.set_theta(energies={"CRP": E}, offsets={"RNAP": 2.0}, interactions={"dG_I": -3.0}, units="kcal/mol")
+    th = m.get_theta(gauge="none", units="kcal/mol")
+    np.testing.assert_allclose(th["energies"]["CRP"].to_numpy(), E)
+    assert th["interactions"]["dG_I"] == pytest.approx(-3.0)
+    assert m.get_theta()["interactions"]["dG_I"] == pytest.approx(-3.0 / 0.61633, rel=1e-4)
+    with pytest.raises(cisreg.InputError, match="no site 'XYZ'"):
+        m.set_theta(energies={"XYZ": E})
+    with pytest.raises(cisreg.InputError, match="shape"):
+        m.set_theta(energies={"CRP": E[:3]})
+    with pytest.raises(cisreg.InputError, match="no interaction 't_sat'"):
+        m.set_theta(interactions={"t_sat": 1.0})
+
+
+def test_fit_accepts_names_and_paths_and_has_a_short_repr(tmp_path):
+    import json
+
+    data = cisreg.load_example().subset(np.arange(0, 50518, 25))
+    r1 = cisreg.fit(data, "lac", epochs=1, quiet=True)
+    p = tmp_path / "lac.json"
+    p.write_text(json.dumps(cisreg.preset("lac").to_dict()))
+    r2 = cisreg.fit(data, str(p), epochs=1, quiet=True)
+    assert np.array_equal(r1.model.theta, r2.model.theta)
+    assert "FitResult(complete, 1 epochs" in repr(r1) and len(repr(r1)) < 400
+    with pytest.raises(TypeError, match="built-in name"):
+        cisreg.fit(data, 42, epochs=1, quiet=True)

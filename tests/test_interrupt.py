@@ -122,3 +122,15 @@ def test_kill_at_random_moments_leaves_whole_files(tmp_path):
     assert proc.returncode == 0
     _check_whole(out)
     assert json.loads((out / "report.json").read_text())["status"] == "complete"
+
+
+def test_resume_refuses_other_data_or_settings(tmp_path):
+    data = cisreg.load_example().subset(np.arange(0, 50518, 10))
+    kw = dict(quiet=True, seed=4, n_threads=1, batch_size=300)
+    cisreg.fit(data, "lac", epochs=1, checkpoint_every=1, checkpoint_dir=tmp_path / "ck", **kw)
+    with pytest.raises(cisreg.InputError, match="the data"):
+        cisreg.fit(data.subset(np.arange(1000)), "lac", epochs=2, resume=tmp_path / "ck", **kw)
+    with pytest.raises(cisreg.InputError, match=r"seed \(4 -> 5\)"):
+        cisreg.fit(data, "lac", epochs=2, resume=tmp_path / "ck", **{**kw, "seed": 5})
+    r = cisreg.fit(data, "lac", epochs=2, resume=tmp_path / "ck", **{**kw, "n_threads": 2})  # threads may change
+    assert r.epochs_run == 2

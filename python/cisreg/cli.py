@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,8 +23,7 @@ EXIT_INTERRUPTED = 130
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"cisreg: error: {message}", file=sys.stderr)
+        print(f"cisreg: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(EXIT_ERROR)
 
 
@@ -78,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a model to a data table and write a model directory")
     f.add_argument("data", nargs="?", help="CSV/TSV table (columns x, ct_0..ct_{Y-1} or y, optional set)")
     f.add_argument("--example", metavar="NAME", help="use a bundled data set instead of DATA (lac-sortseq)")
-    f.add_argument("--model", metavar="SPEC", help="model file (JSON/TOML) or built-in name (lac); "
-                                                 "default: lac with --example lac-sortseq")
+    f.add_argument("--model", metavar="SPEC", help="model file (JSON/TOML) or built-in name (lac, "
+                                                 "activator-rnap-kinetic); default: lac with --example lac-sortseq")
     f.add_argument("--out", metavar="DIR", required=True, help="model directory to write")
     f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     f.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
@@ -120,8 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_spec(name: str | None, example: str | None) -> tuple[Any, str]:
-    from .models.presets import PRESETS, preset
-    from .models.spec import read_spec
+    from .models.presets import PRESETS, preset, resolve_spec
 
     if name is None:
         if example == "lac-sortseq":
@@ -130,14 +130,13 @@ def _load_spec(name: str | None, example: str | None) -> tuple[Any, str]:
 
         raise InputError("--model is required: a model file (JSON/TOML) or a built-in name "
                          f"({', '.join(sorted(PRESETS))})")
-    if name in PRESETS and not Path(name).exists():
-        return preset(name), name
-    return read_spec(name), Path(name).stem
+    spec = resolve_spec(name)
+    return spec, (name if name in PRESETS and not Path(name).exists() else Path(name).stem)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from .data.table import load_example, read_table
-    from .errors import InputError
+    from .errors import DataWarning, InputError
     from .fit.evaluate import evaluate
     from .fit.loop import fit
     from .fit.report import build_report, summary_lines
@@ -145,12 +144,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     if (args.data is None) == (args.example is None):
         raise InputError("give exactly one of DATA (a table) or --example NAME")
-    data = load_example(args.example) if args.example else read_table(args.data, x_col=args.x_col,
-                                                                       alphabet=args.alphabet, seed=args.seed)
+    with warnings.catch_warnings():  # the loader's notes are printed below, once
+        warnings.simplefilter("ignore", DataWarning)
+        data = load_example(args.example) if args.example else read_table(args.data, x_col=args.x_col,
+                                                                           alphabet=args.alphabet, seed=args.seed)
     spec, name = _load_spec(args.model, args.example)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
+    ours = {"model.json", "params.npz", "report.json", "checkpoint"}
+    foreign = [p.name for p in out.iterdir() if p.name not in ours and not p.name.endswith(".tmp")] \
+        if out.is_dir() else []
+    if foreign:
+        raise InputError(f"holds files that are not a cisreg model directory's ({foreign[0]!r}, ...); choose a new "
+                         "or empty directory (an existing model directory is overwritten)", source=str(out))
     out.mkdir(parents=True, exist_ok=True)
     if not args.quiet:
         for note in data.notes:
@@ -205,6 +212,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         df["ybar"] = model.phi_to_yhat(phi)  # mean bin under p(y | phi)
     out = Path(args.out)
     atomic_write_bytes(out, df.to_csv(index=False, float_format="%.10g").encode())
+    print(f"wrote {len(df)} predictions ({', '.join(df.columns)}) to {out}")
     del np
     return 0
 
@@ -248,6 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cisreg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `cisreg info DIR --json | head`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
     except (ValueError, OSError, MemoryError) as e:  # InputError is a ValueError
         if getattr(args, "debug", False):
             raise

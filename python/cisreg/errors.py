@@ -39,6 +39,8 @@ class InputError(ValueError):
         if key is not None:
             where.append(f"key {key!r}")
         full = f"{', '.join(where)}: {message}" if where else message
+        if row is not None:
+            full += " (rows are data rows counted from 0, header excluded)"
         super().__init__(full)
         self.source = source
         self.row = row

@@ -46,13 +46,16 @@ def _split(n: int, rng: np.random.Generator, fractions: tuple[float, float, floa
 
 
 def sortseq(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = None,
-            mutation_rate: float = 0.1, bins: int = 10, noise_sd: float = 0.1, log_activity: bool = False,
+            mutation_rate: float = 0.1, bins: int | None = None, noise_sd: float = 0.1, log_activity: bool = False,
             reads_per_seq: float = 1.0, split: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Dataset:
     """Sort-seq data: each cell's fluorescence is ``phi`` (or ``log phi``) plus
     Gaussian noise of sd ``noise_sd`` (in units of the sd of phi over the library);
-    cells are sorted into ``bins`` equally populated bins by fluorescence; each
-    sequence gets Poisson(``reads_per_seq``) reads (at least one).
+    cells are sorted into ``bins`` equally populated bins by fluorescence (default:
+    the model's number of bins); each sequence gets Poisson(``reads_per_seq``) reads
+    (at least one).
     """
+    if bins is None:
+        bins = int(getattr(model.spec.measurement, "bins", 10))
     codes = (mutagenised_library(wt, n, mutation_rate, rng, model.alphabet) if wt is not None
              else random_library(model.spec.length, n, rng, model.alphabet))
     phi = model.x_to_phi(codes)

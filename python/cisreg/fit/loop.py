@@ -28,7 +28,7 @@ DEFAULT_PATIENCE = 20
 DEFAULT_L2 = 1e-4
 
 
-@dataclass
+@dataclass(repr=False)
 class FitResult:
     """What :func:`fit` returns: the best model and how it was found."""
 
@@ -46,6 +46,12 @@ class FitResult:
     @property
     def best_val_nll(self) -> float:
         return min(self.history["val_nll"]) if self.history["val_nll"] else math.nan
+
+    def __repr__(self) -> str:
+        status = "interrupted" if self.interrupted else ("diverged" if self.diverged else "complete")
+        return (f"FitResult({status}, {self.epochs_run} epochs, best epoch {self.best_epoch}, validation NLL "
+                f"{self.best_val_nll:.5g}, {len(self.restarts) or 1} restart(s), {self.wall_s:.1f} s; "
+                f"model={self.model!r})")
 
 
 class _Stop(Exception):
@@ -82,7 +88,9 @@ def fit(
         A :class:`~cisreg.data.Dataset` with training and validation rows.
     model:
         A :class:`~cisreg.models.Model` (its parameters are the start of the first
-        restart) or a :class:`~cisreg.models.ModelSpec` (random starts).
+        restart), or a specification for random starts: a
+        :class:`~cisreg.models.ModelSpec`, a model-file dict, a built-in name
+        (``"lac"``) or the path of a JSON/TOML model file.
     epochs, batch_size, learning_rate:
         Adam settings; an epoch is one pass over the training rows in random
         minibatches of ``batch_size`` sequences.
@@ -111,13 +119,10 @@ def fit(
         else:
             raise TypeError(f"data must be a cisreg Dataset (cisreg.read_table, cisreg.load_example) or a pandas "
                             f"DataFrame with MAVE-NN's columns, got {type(data).__name__}")
-    if isinstance(model, dict):
-        from ..models.spec import spec_from_dict
+    if not isinstance(model, Model):
+        from ..models.presets import resolve_spec
 
-        model = spec_from_dict(model)
-    if not isinstance(model, (Model, ModelSpec)):
-        raise TypeError(f"model must be a cisreg Model or ModelSpec (e.g. cisreg.preset('lac')), got "
-                        f"{type(model).__name__}")
+        model = resolve_spec(model)
     spec = model.spec if isinstance(model, Model) else model
     start_theta = model.theta.copy() if isinstance(model, Model) else None
     _check_settings(epochs, batch_size, learning_rate, l2, patience, restarts)
@@ -138,9 +143,11 @@ def fit(
     nt = effective_n_threads(n_threads)
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "l2": l2,
                 "patience": patience, "restarts": restarts, "seed": seed, "n_threads": nt}
+    if checkpoint_every or resume is not None:
+        settings["data_sha256"] = _fingerprint(data, targets)
     t0 = time.perf_counter()
     runs: list[FitResult] = []
-    resume_state = _read_checkpoint(resume, spec, restarts) if resume is not None else None
+    resume_state = _read_checkpoint(resume, spec, settings) if resume is not None else None
     first = resume_state["restart"] if resume_state else 0
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
@@ -202,7 +209,7 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
         from tqdm import tqdm
 
         bar = tqdm(total=settings["epochs"], initial=start_epoch, desc=f"fit (restart {restart + 1})",
-                   unit="epoch", leave=False)
+                   unit="epoch", leave=False, disable=None)  # disable=None: no bar when stderr is not a terminal
     theta = model.theta
     try:
         while epoch < settings["epochs"]:
@@ -302,7 +309,22 @@ def _write_checkpoint(d: Path, model: Model, best_theta: np.ndarray, opt: Adam, 
     atomic_write_bytes(d / "checkpoint.json", json.dumps(meta).encode())
 
 
-def _read_checkpoint(d: str | Path, spec: ModelSpec, restarts: int) -> dict[str, Any]:
+def _fingerprint(data: Dataset, targets: np.ndarray) -> str:
+    """SHA-256 of the sequences, measurements and split: what a checkpoint was fitted to."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (data.codes, targets, data.split):
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+#: Settings that must not change when a fit is resumed (epochs and patience may).
+RESUME_FIXED = ("data_sha256", "seed", "batch_size", "learning_rate", "l2", "restarts")
+
+
+def _read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) -> dict[str, Any]:
     from ..models.io import read_json_checked, read_npz_checked
 
     d = Path(d)
@@ -319,6 +341,14 @@ def _read_checkpoint(d: str | Path, spec: ModelSpec, restarts: int) -> dict[str,
                          source=src)
     if meta.get("spec") != spec.to_dict():
         raise InputError("the checkpoint was written for a different model specification", source=src)
+    old = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    changed = [k for k in RESUME_FIXED if old.get(k) != settings.get(k)]
+    if changed:
+        what = ", ".join("the data" if k == "data_sha256" else f"{k} ({old.get(k)!r} -> {settings.get(k)!r})"
+                         for k in changed)
+        raise InputError(f"cannot resume: {what} differ from the checkpointed fit; resume with the same data and "
+                         "settings (only epochs and patience may change), or start a new fit", source=src)
+    restarts = int(settings["restarts"])
     P = Model(spec).layout.size
     arrays = read_npz_checked(d / "checkpoint.npz", {"theta": (P,), "best_theta": (P,), "adam_m": (P,),
                                                      "adam_v": (P,), "adam_t": ()})

@@ -33,6 +33,10 @@ MAX_PARAMS = 50_000_000
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
     path = Path(path)
+    if not path.parent.is_dir():
+        from ..errors import InputError
+
+        raise InputError(f"cannot write here: the directory {str(path.parent)!r} does not exist", source=str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -29,21 +29,18 @@ class Model:
     Parameters
     ----------
     spec:
-        The model specification (see :func:`cisreg.models.spec.spec_from_dict`).
+        The model specification: a :class:`ModelSpec`, a model-file dict, a built-in
+        name (``"lac"``) or the path of a JSON/TOML model file.
     theta:
         The flat parameter vector; if omitted, a random start from ``seed``.
     seed:
         Seed of the random initialisation (ignored when ``theta`` is given).
     """
 
-    def __init__(self, spec: ModelSpec | dict[str, Any], theta: np.ndarray | None = None, *, seed: int = 0) -> None:
-        if isinstance(spec, dict):
-            from .spec import spec_from_dict
+    def __init__(self, spec: ModelSpec | dict[str, Any] | str, theta: np.ndarray | None = None, *, seed: int = 0) -> None:
+        from .presets import resolve_spec
 
-            spec = spec_from_dict(spec)
-        if not isinstance(spec, ModelSpec):
-            raise TypeError(f"spec must be a ModelSpec (cisreg.preset, cisreg.read_spec, cisreg.spec_from_dict) "
-                            f"or a model-file dict, got {type(spec).__name__}")
+        spec = resolve_spec(spec)
         self.spec = spec
         self.compiled: Compiled = compile_spec(spec)
         if theta is None:
@@ -210,6 +207,51 @@ class Model:
         return {"units": units, "temperature_c": temperature_c, "gauge": gauge, "energies": energies,
                 "offsets": offsets, "interactions": scalars, "log_rates": rates, "activities": acts,
                 "t_sat": float(lay.view(th, "t_sat"))}
+
+    def set_theta(self, *, energies: dict[str, Any] | None = None, offsets: dict[str, float] | None = None,
+                  interactions: dict[str, float] | None = None, log_rates: dict[str, float] | None = None,
+                  activities: dict[str, float] | None = None, units: str = "kT",
+                  temperature_c: float = 37.0) -> "Model":
+        """Set physical parameters by name (the inverse of :meth:`get_theta` with
+        ``gauge="none"``); returns the model.
+
+        ``energies`` maps a site to a [width, alphabet] array or DataFrame; ``offsets``
+        a site to its offset; ``interactions`` a name to an interaction energy;
+        ``log_rates`` a kinetic rate name to its log-rate constant (natural log, not
+        converted by ``units``); ``activities`` a learnable activity name to its value.
+        """
+        if units not in ("kT", "kcal/mol"):
+            raise InputError(f"units must be 'kT' or 'kcal/mol', got {units!r}")
+        scale = 1.0 / kT_in_kcal(temperature_c) if units == "kcal/mol" else 1.0
+        lay, th = self.layout, self.theta
+
+        kinds = {"site": ("energy", "offset"), "interaction": ("interaction",), "rate": ("rate",),
+                 "activity": ("activity",)}
+
+        def put(block: str, value: Any, what: str, factor: float) -> None:
+            if block not in lay or lay[block].kind not in kinds[what]:
+                known = sorted(b.name.split(".", 1)[-1] for b in lay if b.name.startswith(block.split(".")[0] + ".")
+                               ) if "." in block else sorted(b.name for b in lay if b.kind == "interaction")
+                raise InputError(f"this model has no {what} {block.split('.', 1)[-1]!r}; known: {known}")
+            v = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float64)
+            view = lay.view(th, block)
+            if v.shape != view.shape:
+                raise InputError(f"{what} {block}: shape {v.shape}, expected {view.shape}")
+            if not np.all(np.isfinite(v)):
+                raise InputError(f"{what} {block}: values must be finite")
+            view[...] = v * factor
+
+        for k, v in (energies or {}).items():
+            put(f"E.{k}", v, "site", scale)
+        for k, v in (offsets or {}).items():
+            put(f"eps.{k}", v, "site", scale)
+        for k, v in (interactions or {}).items():
+            put(k, v, "interaction", scale)
+        for k, v in (log_rates or {}).items():
+            put(f"kappa.{k}", v, "rate", 1.0)
+        for k, v in (activities or {}).items():
+            put(f"act.{k}", v, "activity", 1.0)
+        return self
 
     def measurement_params(self) -> dict[str, np.ndarray]:
         lay = self.layout

@@ -55,3 +55,19 @@ def preset(name: str) -> ModelSpec:
     if callable(d):
         return spec_from_dict(d(name), source=str(example_path(name)))
     return spec_from_dict(d, source=f"built-in:{name}")
+
+
+def resolve_spec(spec: Any) -> ModelSpec:
+    """A ModelSpec from a ModelSpec, a model-file dict, a built-in name or a path."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    if isinstance(spec, dict):
+        return spec_from_dict(spec)
+    if isinstance(spec, (str, Path)):
+        from .spec import read_spec
+
+        if str(spec) in PRESETS and not Path(spec).exists():
+            return preset(str(spec))
+        return read_spec(spec)
+    raise TypeError(f"a model must be a ModelSpec, a model-file dict, a built-in name ({', '.join(sorted(PRESETS))})"
+                    f" or the path of a JSON/TOML model file; got {type(spec).__name__}")
