@@ -224,3 +224,38 @@ def test_thermodynamic_model_is_worse_on_held_out_data(kinetic_benchmark):
     # log-likelihood ratio on held-out reads: the equilibrium model cannot describe escape
     llr = (et["nll_per_read_nats"] - ek["nll_per_read_nats"]) * ek["reads"]
     assert llr > 20.0, llr
+
+
+@pytest.mark.parametrize("order", [("s0", "s1", "s2"), ("s0", "s2", "s1"), ("s2", "s0", "s1")])
+@pytest.mark.parametrize("a", [0.0, 10.0, 18.0, 25.0, 40.0])
+def test_linear_solver_is_exact_for_stiff_rates(order, a):
+    """s0 <-> s1 fast (e^a), s1 -> s2 -> s0 slow (e^-a): pi_2 = 1 / (3 + e^(-2a)) exactly,
+    whatever the order of the states (a plain LU of the jump chain loses this)."""
+    trs = [{"from": "s0", "to": "s1", "rate": a}, {"from": "s1", "to": "s0", "rate": a},
+           {"from": "s1", "to": "s2", "rate": -a}, {"from": "s2", "to": "s0", "rate": -a}]
+    d = _kin(list(order), trs, solver="linear")
+    d["kinetic"]["activity"] = {"states": {"s2": 1}}
+    m = Model(spec_from_dict(d))
+    codes = np.zeros((3, 10), dtype=np.uint8)
+    np.testing.assert_allclose(m.x_to_phi(codes), 1.0 / (3.0 + np.exp(-2.0 * a)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_solvers_agree_on_stiff_random_graphs(seed):
+    """Rates spanning about e^+-40: the GTH linear solver still matches King-Altman."""
+    rng = np.random.default_rng(500 + seed)
+    d = random_kinetic_dict(rng, int(rng.integers(3, 7)), flux=bool(seed % 2), solver="king-altman")
+    ka = Model(spec_from_dict(d), seed=seed)
+    ka.theta[:] = rng.normal(0, 1, ka.theta.size)
+    for b in ka.layout:
+        if b.kind in ("energy", "offset", "rate"):
+            ka.layout.view(ka.theta, b.name)[...] *= 8.0
+    d["kinetic"]["solver"] = "linear"
+    lin = Model(spec_from_dict(d), ka.theta.copy())
+    codes = rng.integers(0, 4, (50, 16), dtype=np.uint8)
+    counts = rng.poisson(1.0, (50, 3)).astype(np.float64)
+    np.testing.assert_allclose(lin.x_to_phi(codes), ka.x_to_phi(codes), rtol=1e-9, atol=1e-300)
+    l1, g1 = ka.loss(codes, counts, grad=True)
+    l2, g2 = lin.loss(codes, counts, grad=True)
+    assert l2 == pytest.approx(l1, rel=1e-9)
+    np.testing.assert_allclose(g2, g1, rtol=1e-6, atol=1e-8 * max(1.0, np.abs(g1).max()))

@@ -1,6 +1,7 @@
 // Argument checks shared by the kernel bindings.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.hpp"
 #include "cisreg/network.hpp"
@@ -10,7 +11,13 @@ namespace cisreg::bind {
 
 // Validated inputs common to the kernels.
 struct Inputs {
-    SeqBatch batch;
+    std::vector<int64_t> rows;  // a private copy: Python code cannot change it while a kernel runs
+    SeqBatch batch;             // batch.rows points into `rows` (moves keep the buffer)
+    Inputs() = default;
+    Inputs(const Inputs&) = delete;
+    Inputs& operator=(const Inputs&) = delete;
+    Inputs(Inputs&&) = default;
+    Inputs& operator=(Inputs&&) = default;
     const double* theta = nullptr;
     Exec exec;
 };
@@ -32,7 +39,9 @@ inline Inputs prepare(int32_t length, int64_t n_params, int32_t alphabet_size, c
         in.batch.b = in.batch.n;
     } else {
         py::array rows = checked<int64_t>(rows_o, "rows", 1);
-        in.batch.rows = static_cast<const int64_t*>(rows.data());
+        const int64_t* rp = static_cast<const int64_t*>(rows.data());
+        in.rows.assign(rp, rp + rows.shape(0));
+        in.batch.rows = in.rows.data();
         in.batch.b = rows.shape(0);
         for (int64_t i = 0; i < in.batch.b; ++i)
             if (in.batch.rows[i] < 0 || in.batch.rows[i] >= in.batch.n)

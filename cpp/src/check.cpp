@@ -34,7 +34,7 @@ void check_network(const Network& net) {
         if (st.width < 1) fail(w + ": width must be >= 1, got " + s(st.width));
         if (st.start < 0 || static_cast<int64_t>(st.start) + st.width > net.length)
             fail(w + ": window [" + s(st.start) + ", " + s(static_cast<int64_t>(st.start) + st.width) + ") lies outside the sequence of length " + s(net.length));
-        if (st.e_offset < 0 || st.e_offset + static_cast<int64_t>(st.width) * net.alphabet_size > P)
+        if (st.e_offset < 0 || st.e_offset > P || static_cast<int64_t>(st.width) * net.alphabet_size > P - st.e_offset)
             fail(w + ": energy matrix at theta[" + s(st.e_offset) + "] does not fit in theta of length " + s(P));
         check_param(st.eps_offset, P, w + " offset");
     }
@@ -69,7 +69,9 @@ void check_measurement(const Measurement& m, int64_t P) {
     if ((m.kind == MeasKind::SortSeq || m.kind == MeasKind::GEGaussian || m.kind == MeasKind::GECauchy) && m.hidden < 1)
         bad("hidden must be >= 1, got " + s(m.hidden));
     if (m.kind != MeasKind::SortSeq && m.n_bins != 1) bad("n_bins must be 1 for this measurement kind");
-    if (m.offset < 0 || m.offset + m.n_params() > P)
+    if (m.n_bins < 1 || m.n_bins > 100000 || m.hidden < 0 || m.hidden > 100000)
+        bad("n_bins and hidden must lie in [1, 100000]");
+    if (m.offset < 0 || m.offset > P || m.n_params() > P - m.offset)
         bad("parameters [" + s(m.offset) + ", " + s(m.offset + m.n_params()) + ") do not fit in theta of length " + s(P));
 }
 

@@ -2,13 +2,13 @@
 // the King-Altman spanning trees into a Network, for graphs with too many trees).
 //
 // Transition e: src -> dst with log-rate  l_e = kappa_e + sum_s c_es dG_s,
-// kappa_e = theta[kappa_param] (or kappa_const). The steady state pi is found on the
-// embedded jump chain, which is well scaled whatever the rates: with exit rates
-// q_i = sum_{e from i} k_e and jump probabilities p_e = k_e / q_src, solve
-// (P - I)^T y = 0 with sum(y) = 1 (dense LU, partial pivoting), then
-// pi_i = (y_i / q_i) / sum_j (y_j / q_j), evaluated in log space.
-// Activity: phi = t_sat * sum_i a_i pi_i (occupancy) or t_sat * sum_{e in flux} k_e pi_src(e).
-// The gradient is the adjoint of the solve (hand-written, see kinetic_rows.hpp).
+// kappa_e = theta[kappa_param] (or kappa_const). The steady state pi (pi Q = 0,
+// sum pi = 1) comes from the Grassmann-Taksar-Heyman state reduction, which only adds
+// and divides non-negative numbers and so keeps full relative accuracy for rates
+// spanning any range. Activity: phi = t_sat * sum_i a_i pi_i (occupancy) or
+// t_sat * sum_{e in flux} k_e pi_src(e). The gradient is the adjoint: with
+// Q lam = g - (g.pi) 1 (g = d loss / d pi, solved with the same reduction),
+// d loss / d log k_e = k_e pi_i (lam_i - lam_j) for e: i -> j (kinetic_rows.hpp).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -12,13 +12,13 @@ struct Scratch {
     double* dG;     // [S]
     double* ell;    // [E] log-rates
     double* dell;   // [E]
-    double* logq;   // [n]
-    double* dlogq;  // [n]
-    double* M;      // [n*n] LU factors
-    double* y;      // [n]
+    double* logq;   // [n] (unused)
+    double* dlogq;  // [n] Poisson solution lambda
+    double* M;      // [n*n] rates, reduced in place by GTH
+    double* y;      // [n] S_k: exit rate of state k towards states < k in the censored chain
     double* logpi;  // [n]
-    double* s;      // [n]
-    double* lam;    // [n]
+    double* s;      // [n] pi
+    double* lam;    // [n] d loss / d pi, then the Poisson right-hand side
     double* ddG;    // [S]
     int32_t* piv;   // [n]
     static int64_t doubles(const KineticNet& k) {
@@ -48,12 +48,6 @@ struct Row {
     double phi, tsat, logV;
 };
 
-inline double lse_add(double a, double b) {
-    if (a == -INFINITY) return b;
-    if (b == -INFINITY) return a;
-    return a > b ? a + std::log1p(std::exp(b - a)) : b + std::log1p(std::exp(a - b));
-}
-
 inline Row forward(const KineticNet& k, const uint8_t* x, const double* theta, Scratch& w, unsigned& bad) {
     const int32_t n = k.n_states, E = k.n_edges(), A = k.alphabet_size;
     // layer 1: site energies
@@ -68,58 +62,56 @@ inline Row forward(const KineticNet& k, const uint8_t* x, const double* theta, S
         }
         w.dG[si] = acc;
     }
-    // log-rates and log exit rates
-    for (int32_t i = 0; i < n; ++i) w.logq[i] = -INFINITY;
+    // log-rates
     for (int32_t e = 0; e < E; ++e) {
         const size_t ue = static_cast<size_t>(e);
         double l = k.edge_kappa_param[ue] >= 0 ? theta[k.edge_kappa_param[ue]] : k.edge_kappa_const[ue];
         for (int32_t j = k.e_ptr[ue]; j < k.e_ptr[ue + 1]; ++j)
             l += k.e_coef[static_cast<size_t>(j)] * w.dG[k.e_site[static_cast<size_t>(j)]];
         w.ell[e] = l;
-        const int32_t i = k.edge_src[ue];
-        w.logq[i] = lse_add(w.logq[i], l);
     }
-    // M = (P - I)^T with the last row replaced by ones
-    for (int32_t i = 0; i < n * n; ++i) w.M[i] = 0.0;
-    for (int32_t i = 0; i < n; ++i) w.M[i * n + i] = -1.0;
-    for (int32_t e = 0; e < E; ++e) {
-        const int32_t i = k.edge_src[static_cast<size_t>(e)], j = k.edge_dst[static_cast<size_t>(e)];
-        w.M[j * n + i] += std::exp(w.ell[e] - w.logq[i]);
-    }
-    for (int32_t i = 0; i < n; ++i) w.M[(n - 1) * n + i] = 1.0;
-    // LU with partial pivoting (rows), in place
-    for (int32_t c = 0; c < n; ++c) {
-        int32_t p = c;
-        double best = std::fabs(w.M[c * n + c]);
-        for (int32_t r = c + 1; r < n; ++r)
-            if (std::fabs(w.M[r * n + c]) > best) best = std::fabs(w.M[r * n + c]), p = r;
-        w.piv[c] = p;
-        if (p != c)
-            for (int32_t j = 0; j < n; ++j) std::swap(w.M[c * n + j], w.M[p * n + j]);
-        const double d = w.M[c * n + c];
-        if (d == 0.0) continue;  // singular only for graphs rejected at compile time
-        for (int32_t r = c + 1; r < n; ++r) {
-            const double f = (w.M[r * n + c] /= d);
-            for (int32_t j = c + 1; j < n; ++j) w.M[r * n + j] -= f * w.M[c * n + j];
+    // GTH (Grassmann-Taksar-Heyman) state reduction on the rate matrix, scaled by the
+    // largest rate. Every operation adds or divides non-negative numbers, so the
+    // stationary distribution keeps full relative accuracy however stiff the rates.
+    // After the loop, R[k][j] (j < k) and R[i][k] (i < k) hold the rates of the
+    // chain censored to states 0..k, which the adjoint reuses.
+    double lmax = -INFINITY;
+    for (int32_t e = 0; e < E; ++e) lmax = w.ell[e] > lmax ? w.ell[e] : lmax;
+    double* R = w.M;
+    for (int32_t i = 0; i < n * n; ++i) R[i] = 0.0;
+    for (int32_t e = 0; e < E; ++e)
+        R[k.edge_src[static_cast<size_t>(e)] * n + k.edge_dst[static_cast<size_t>(e)]] += std::exp(w.ell[e] - lmax);
+    bool singular = false;
+    for (int32_t kk = n - 1; kk >= 1; --kk) {
+        double S = 0.0;
+        for (int32_t j = 0; j < kk; ++j) S += R[kk * n + j];
+        w.y[kk] = S;  // exit rate of state kk towards the states kept
+        if (!(S > 0.0)) {
+            singular = true;
+            continue;
+        }
+        for (int32_t i = 0; i < kk; ++i) {
+            const double f = R[i * n + kk] / S;
+            if (f == 0.0) continue;
+            for (int32_t j = 0; j < kk; ++j)
+                if (j != i) R[i * n + j] += f * R[kk * n + j];
         }
     }
-    // solve M y = e_{n-1}
-    for (int32_t i = 0; i < n; ++i) w.y[i] = (i == n - 1) ? 1.0 : 0.0;
-    for (int32_t c = 0; c < n; ++c)
-        if (w.piv[c] != c) std::swap(w.y[c], w.y[w.piv[c]]);
-    for (int32_t r = 0; r < n; ++r)
-        for (int32_t j = 0; j < r; ++j) w.y[r] -= w.M[r * n + j] * w.y[j];
-    for (int32_t r = n - 1; r >= 0; --r) {
-        for (int32_t j = r + 1; j < n; ++j) w.y[r] -= w.M[r * n + j] * w.y[j];
-        w.y[r] /= w.M[r * n + r];
+    // back substitution: pi_0 = 1, pi_k = sum_{i<k} pi_i R[i][k] / S_k, then normalise
+    double* pi = w.s;
+    pi[0] = 1.0;
+    double Z = 1.0;
+    for (int32_t kk = 1; kk < n; ++kk) {
+        double v = 0.0;
+        for (int32_t i = 0; i < kk; ++i) v += pi[i] * R[i * n + kk];
+        pi[kk] = v / w.y[kk];
+        Z += pi[kk];
     }
-    // pi_i proportional to y_i / q_i, in log space
-    double logV = -INFINITY;
+    double logV = std::log(Z);
     for (int32_t i = 0; i < n; ++i) {
-        w.logpi[i] = (w.y[i] > 0.0 ? std::log(w.y[i]) : -INFINITY) - w.logq[i];
-        logV = lse_add(logV, w.logpi[i]);
+        pi[i] /= Z;
+        w.logpi[i] = singular ? NAN : (pi[i] > 0.0 ? std::log(pi[i]) : -INFINITY);
     }
-    for (int32_t i = 0; i < n; ++i) w.logpi[i] -= logV;
     Row r;
     r.logV = logV;
     r.tsat = k.tsat_param >= 0 ? theta[k.tsat_param] : k.tsat_const;
@@ -142,8 +134,9 @@ inline void backward(const KineticNet& k, const uint8_t* x, const double* theta,
                      double dphi, double* grad) {
     const int32_t n = k.n_states, E = k.n_edges(), A = k.alphabet_size;
     for (int32_t e = 0; e < E; ++e) w.dell[e] = 0.0;
-    for (int32_t i = 0; i < n; ++i) w.s[i] = 0.0, w.dlogq[i] = 0.0;
-    // d loss / d pi_i  (s) and the direct terms
+    double* g = w.lam;   // d loss / d pi_i, then the right-hand side of the Poisson equation
+    double* lam = w.dlogq;
+    for (int32_t i = 0; i < n; ++i) g[i] = 0.0;
     double dtsat = 0.0;
     if (k.flux_edges.empty()) {
         for (int32_t i = 0; i < n; ++i) {
@@ -151,7 +144,7 @@ inline void backward(const KineticNet& k, const uint8_t* x, const double* theta,
             double a = k.occ_const[ui];
             if (k.occ_param[ui] >= 0) a += theta[k.occ_param[ui]];
             const double pi = std::exp(w.logpi[i]);
-            w.s[i] = dphi * r.tsat * a;
+            g[i] = dphi * r.tsat * a;
             dtsat += a * pi;
             if (k.occ_param[ui] >= 0) grad[k.occ_param[ui]] += dphi * r.tsat * pi;
         }
@@ -161,42 +154,33 @@ inline void backward(const KineticNet& k, const uint8_t* x, const double* theta,
             const double f = std::exp(w.ell[e] + w.logpi[i]);  // k_e pi_i
             dtsat += f;
             w.dell[e] += dphi * r.tsat * f;
-            w.s[i] += dphi * r.tsat * std::exp(w.ell[e]);
+            g[i] += dphi * r.tsat * std::exp(w.ell[e]);
         }
     }
     if (k.tsat_param >= 0) grad[k.tsat_param] += dphi * dtsat;
-    double sbar = 0.0;
-    for (int32_t i = 0; i < n; ++i) sbar += w.s[i] * std::exp(w.logpi[i]);
-    // through pi = normalise(y / q): d/dy and d/dlog q
-    for (int32_t i = 0; i < n; ++i) {
-        const double ds = w.s[i] - sbar;
-        w.lam[i] = ds * std::exp(-w.logq[i] - r.logV);  // = d loss / d y_i (before the solve)
-        w.dlogq[i] -= ds * std::exp(w.logpi[i]);
+    // With pi Q = 0 and sum(pi) = 1, d loss = -sum_ij pi_i dQ_ij lam_j where Q lam = g - (g.pi) 1.
+    // Solve that Poisson equation with the same GTH reduction (rates of the censored chains).
+    double gbar = 0.0;
+    for (int32_t i = 0; i < n; ++i) gbar += g[i] * std::exp(w.logpi[i]);
+    for (int32_t i = 0; i < n; ++i) g[i] -= gbar;
+    const double* R = w.M;
+    for (int32_t kk = n - 1; kk >= 1; --kk) {
+        const double S = w.y[kk];
+        for (int32_t i = 0; i < kk; ++i) g[i] += R[i * n + kk] * g[kk] / S;
     }
-    // adjoint solve M^T lam = dy with P M = L U:  U^T z = dy, L^T v = z, lam = P^T v
-    for (int32_t rr = 0; rr < n; ++rr) {
-        for (int32_t j = 0; j < rr; ++j) w.lam[rr] -= w.M[j * n + rr] * w.lam[j];
-        w.lam[rr] /= w.M[rr * n + rr];
+    lam[0] = 0.0;  // lam is defined up to a constant; only differences enter
+    for (int32_t kk = 1; kk < n; ++kk) {
+        double v = -g[kk];
+        for (int32_t j = 0; j < kk; ++j) v += R[kk * n + j] * lam[j];
+        lam[kk] = v / w.y[kk];
     }
-    for (int32_t rr = n - 1; rr >= 0; --rr)
-        for (int32_t j = rr + 1; j < n; ++j) w.lam[rr] -= w.M[j * n + rr] * w.lam[j];
-    for (int32_t c = n - 1; c >= 0; --c)
-        if (w.piv[c] != c) std::swap(w.lam[c], w.lam[w.piv[c]]);
-    // d loss / d M[j][i] = -lam_j y_i for the rows that depend on the rates (j < n-1)
+    // d loss / d log k_e = k_e pi_i (lam_i - lam_j) for e: i -> j (rates scaled as in the forward)
+    double lmax = -INFINITY;
+    for (int32_t e = 0; e < E; ++e) lmax = w.ell[e] > lmax ? w.ell[e] : lmax;
     for (int32_t e = 0; e < E; ++e) {
         const size_t ue = static_cast<size_t>(e);
         const int32_t i = k.edge_src[ue], j = k.edge_dst[ue];
-        const double p = std::exp(w.ell[e] - w.logq[i]);
-        if (j != n - 1) {
-            const double dp = -w.lam[j] * w.y[i];
-            w.dell[e] += dp * p;
-            w.dlogq[i] -= dp * p;
-        }
-    }
-    // log q_i = logsumexp of the log-rates leaving i
-    for (int32_t e = 0; e < E; ++e) {
-        const int32_t i = k.edge_src[static_cast<size_t>(e)];
-        w.dell[e] += w.dlogq[i] * std::exp(w.ell[e] - w.logq[i]);
+        w.dell[e] += std::exp(w.ell[e] - lmax + w.logpi[i]) * (lam[i] - lam[j]);
     }
     // log-rates -> kappa and site energies -> energy matrices
     for (size_t si = 0; si < k.sites.size(); ++si) w.ddG[si] = 0.0;

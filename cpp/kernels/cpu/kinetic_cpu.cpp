@@ -62,7 +62,7 @@ void check_kinetic(const KineticNet& k) {
         const Site& s = k.sites[i];
         if (s.width < 1 || s.start < 0 || static_cast<int64_t>(s.start) + s.width > k.length)
             fail("site " + std::to_string(i) + " lies outside the sequence");
-        if (s.e_offset < 0 || s.e_offset + static_cast<int64_t>(s.width) * k.alphabet_size > P ||
+        if (s.e_offset < 0 || s.e_offset > P || static_cast<int64_t>(s.width) * k.alphabet_size > P - s.e_offset ||
             s.eps_offset < 0 || s.eps_offset >= P)
             fail("site " + std::to_string(i) + " parameters lie outside theta");
     }
@@ -119,7 +119,8 @@ double kinetic_loss_and_grad(const KineticNet& k, const Measurement& meas, const
                              double* nll_rows) {
     const int64_t P = k.n_params, T = meas.n_targets();
     const int64_t n_chunks = (batch.b + kChunkRows - 1) / kChunkRows;
-    const int64_t block = 512;
+    // chunks per block: bounded so that the partial gradients stay under ~64 MB
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(512, (int64_t{8} << 20) / std::max<int64_t>(P, 1)));
     const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(exec.n_threads), n_chunks, block})));
     const int64_t extra = T + 1 + static_cast<int64_t>(meas.n_bins) * std::max(meas.hidden, 1) + 8;
     ThreadScratch ts(k, extra, nt);

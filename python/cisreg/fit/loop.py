@@ -45,7 +45,9 @@ class FitResult:
 
     @property
     def best_val_nll(self) -> float:
-        return min(self.history["val_nll"]) if self.history["val_nll"] else math.nan
+        """Validation NLL per read of the returned parameters (those of ``best_epoch``)."""
+        h = self.history["val_nll"]
+        return h[self.best_epoch - 1] if h and 1 <= self.best_epoch <= len(h) else math.nan
 
     def __repr__(self) -> str:
         status = "interrupted" if self.interrupted else ("diverged" if self.diverged else "complete")

@@ -39,6 +39,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise InputError(f"cannot write here: the directory {str(path.parent)!r} does not exist", source=str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -58,6 +59,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.close(dfd)
     except OSError:  # pragma: no cover - platforms without directory fsync
         pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Union
 
 from ..errors import ModelFileError
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,199}$")
 ALPHABETS = {"ACGT": "ACGT", "DNA": "ACGT", "ACGU": "ACGU", "RNA": "ACGU"}
 
 
@@ -224,7 +224,7 @@ def _free_name(v: Any, key: str, source: str | None) -> str:
 def _name(v: Any, key: str, source: str | None) -> str:
     if not isinstance(v, str) or not _NAME.match(v):
         raise _err(key, f"must be a name of letters, digits and _ . + - (starting with a letter "
-                        f"or _; at most 64 characters), got {_short(v)}", source)
+                        f"or _; at most 200 characters), got {_short(v)}", source)
     return v
 
 
@@ -355,8 +355,8 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
             if sname not in site_names:
                 raise _err(f"{key}.energies.{sname}", f"unknown site; known sites: {sorted(site_names)}", source)
             energies.append((sname, _num(coef, f"{key}.energies.{sname}", source)))
-        # a default name is derived from valid state names and need not fit the name rules
-        name = _name(t["name"], f"{key}.name", source) if "name" in t else f"{src}_to_{dst}_{i}"
+        default = f"{src}_to_{dst}_{i}" if len(src) + len(dst) < 180 else f"transition_{i}"
+        name = _name(t.get("name", default), f"{key}.name", source)
         trs.append(Transition(name, src, dst, rate, tuple(energies)))
     _unique([t.name for t in trs], "kinetic.transitions", "transition", source)
     act = _keys(k["activity"], "kinetic.activity", {"states", "flux"}, set(), source)
