@@ -134,3 +134,29 @@ def test_resume_refuses_other_data_or_settings(tmp_path):
         cisreg.fit(data, "lac", epochs=2, resume=tmp_path / "ck", **{**kw, "seed": 5})
     r = cisreg.fit(data, "lac", epochs=2, resume=tmp_path / "ck", **{**kw, "n_threads": 2})  # threads may change
     assert r.epochs_run == 2
+
+
+def test_resume_with_restarts_and_after_early_stopping(tmp_path):
+    """Resuming keeps the restarts that had finished, and a checkpoint written at the
+    stopping epoch does not train further."""
+    data = cisreg.load_example().subset(np.arange(0, 50518, 10))
+    kw = dict(quiet=True, seed=2, n_threads=1, batch_size=400, patience=2, restarts=3)
+    straight = cisreg.fit(data, "lac", epochs=5, **kw)
+    ck = tmp_path / "ck"
+    cisreg.fit(data, "lac", epochs=5, checkpoint_every=1, checkpoint_dir=ck, **kw)
+    # the last checkpoint belongs to the last restart, at its stopping epoch
+    resumed = cisreg.fit(data, "lac", epochs=5, resume=ck, **kw)
+    assert [r["best_val_nll"] for r in resumed.restarts] == [r["best_val_nll"] for r in straight.restarts]
+    assert np.array_equal(resumed.model.theta, straight.model.theta)
+    assert resumed.epochs_run == straight.epochs_run
+    assert resumed.best_val_nll == straight.best_val_nll
+
+
+def test_resume_refuses_mixed_generations(tmp_path):
+    data = cisreg.load_example().subset(np.arange(0, 50518, 10))
+    kw = dict(quiet=True, seed=2, n_threads=1, batch_size=400)
+    cisreg.fit(data, "lac", epochs=1, checkpoint_every=1, checkpoint_dir=tmp_path / "a", **kw)
+    cisreg.fit(data, "lac", epochs=2, checkpoint_every=1, checkpoint_dir=tmp_path / "b", **kw)
+    (tmp_path / "a" / "checkpoint.npz").write_bytes((tmp_path / "b" / "checkpoint.npz").read_bytes())
+    with pytest.raises(cisreg.InputError, match="different epochs"):
+        cisreg.fit(data, "lac", epochs=3, resume=tmp_path / "a", **kw)

@@ -117,3 +117,23 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         mio.atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_params_from_another_save_are_refused(tmp_path):
+    a = Model(preset("lac"), seed=1)
+    b = Model(preset("lac"), seed=2)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    (tmp_path / "a" / "params.npz").write_bytes((tmp_path / "b" / "params.npz").read_bytes())
+    with pytest.raises(ModelFileError, match="not the parameter file"):
+        cisreg.load(tmp_path / "a")
+
+
+def test_written_files_have_the_usual_permissions(tmp_path):
+    import os
+
+    Model(preset("lac"), seed=1).save(tmp_path / "m")
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in ("model.json", "params.npz"):
+        assert (tmp_path / "m" / f).stat().st_mode & 0o777 == 0o666 & ~mask

@@ -67,6 +67,16 @@ def _nonneg_float(s: str) -> float:
     return v
 
 
+def _celsius(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a temperature in °C, got {s!r}") from None
+    if not (-273.15 < v < 1000.0):
+        raise argparse.ArgumentTypeError(f"expected a temperature in °C above absolute zero, got {s!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .fit import loop
@@ -98,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")
     f.add_argument("--x-col", default="x", help="sequence column (default x)")
     f.add_argument("--alphabet", default="dna", help="dna (ACGT) or rna (ACGU); default dna")
-    f.add_argument("--temperature", type=float, default=37.0, help="°C for kcal/mol (default 37)")
+    f.add_argument("--temperature", type=_celsius, default=37.0, help="°C for kcal/mol (default 37)")
     f.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
                    help="write a resumable checkpoint every N epochs into DIR/checkpoint")
     f.add_argument("--resume", metavar="DIR", help="continue the fit from a checkpoint directory")
@@ -134,6 +144,18 @@ def _load_spec(name: str | None, example: str | None) -> tuple[Any, str]:
     return spec, (name if name in PRESETS and not Path(name).exists() else Path(name).stem)
 
 
+class _signals_deferred:
+    """Ignore SIGINT and SIGTERM while a few files are written (each write is atomic;
+    this keeps a model directory's files from different moments apart)."""
+
+    def __enter__(self) -> None:
+        self.old = (signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN))
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.old[0])
+        signal.signal(signal.SIGTERM, self.old[1])
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from .data.table import load_example, read_table
     from .errors import DataWarning, InputError
@@ -164,23 +186,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
     ckpt = out / "checkpoint" if args.checkpoint_every else None
     # SIGTERM is handled like Ctrl-C: stop, keep the best parameters, write them.
-    old = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                      l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
                      n_threads=args.threads, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
                      checkpoint_dir=ckpt, resume=args.resume)
+        # the model first: nothing after this point can lose it
+        with _signals_deferred():
+            result.model.save(out, metadata={"name": name, "data": data.source})
+        try:
+            metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            metrics = {"note": "metrics were not computed: interrupted"}
+        with _signals_deferred():
+            report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
+            result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})
+            atomic_write_json(out / "report.json", report)
     finally:
-        signal.signal(signal.SIGTERM, old)
-    # Writing the results must not be cut short by a second Ctrl-C.
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
-        report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
-        result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})
-        atomic_write_json(out / "report.json", report)
-    finally:
-        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
     if not args.quiet or result.interrupted or result.diverged:
         for line in summary_lines(report):
             print(line)
@@ -235,7 +260,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(repr(model))
     if report is not None:
-        for line in summary_lines(report):
+        try:
+            lines = summary_lines(report)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            lines = [f"  ({report_path} is not a report this version of cisreg can summarise; see --json)"]
+        for line in lines:
             print(line)
     else:
         th = model.get_theta(units="kcal/mol")

@@ -376,8 +376,9 @@ double loss_and_grad(const Network& net, const Measurement& meas, const SeqBatch
                      double* nll_rows) {
     const int64_t P = net.n_params;
     const int64_t n_chunks = (batch.b + kChunkRows - 1) / kChunkRows;
-    // Chunks are processed in blocks so that partial buffers stay bounded in memory.
-    const int64_t block = 512;
+    // Chunks are processed in blocks so that partial buffers stay bounded in memory
+    // (at most 512 chunks, and about 64 MB of partial gradients for large models).
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(512, (int64_t{8} << 20) / std::max<int64_t>(P, 1)));
     const int nt = threads_for(exec, std::min(n_chunks, block));
     std::unique_ptr<MpaPack> pack;
     if (meas.kind == MeasKind::SortSeq) pack = std::make_unique<MpaPack>(meas, theta);

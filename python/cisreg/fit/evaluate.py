@@ -39,11 +39,11 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
             reads = float(counts.sum())
             m["reads"] = int(reads)
             m["nll_per_read_nats"] = nll / reads
-            m["H_y_bits"] = metrics.entropy_discrete(counts.sum(axis=0))
-            m["I_var_bits"] = metrics.i_var_sortseq(nll, counts)
+            _safe(m, ("H_y_bits",), metrics.entropy_discrete, counts.sum(axis=0))
+            _safe(m, ("I_var_bits",), metrics.i_var_sortseq, nll, counts)
             if reads >= 20:
-                I, dI = metrics.i_pred_sortseq(phi, counts, rng=rng, uncertainty=uncertainty)
-                m["I_pred_bits"], m["dI_pred_bits"] = I, dI
+                _safe(m, ("I_pred_bits", "dI_pred_bits"), metrics.i_pred_sortseq, phi, counts, rng=rng,
+                      uncertainty=uncertainty)
             # does the mean bin increase with phi? (sign of the energies; see the design notes)
             ybar = (counts @ np.arange(counts.shape[1])) / np.maximum(counts.sum(axis=1), 1)
             m["phi_vs_mean_bin_r"] = _pearson(phi, ybar)
@@ -51,15 +51,31 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
             y = targets[rows, 0]
             yhat = model.phi_to_yhat(phi)
             m["nll_per_datum_nats"] = nll / len(rows)
-            r2, r = metrics.r2_pearson(yhat, y)
-            m["R2"], m["pearson_r"] = r2, r
+            _safe(m, ("R2", "pearson_r"), metrics.r2_pearson, yhat, y)
             if len(rows) >= 20:
-                I, dI = metrics.i_pred_continuous(phi, y, rng=rng, uncertainty=uncertainty)
-                m["I_pred_bits"], m["dI_pred_bits"] = I, dI
-                Iv, dIv = metrics.i_var_continuous(y, per_row, rng=rng, uncertainty=uncertainty)
-                m["I_var_bits"], m["dI_var_bits"] = Iv, dIv
+                _safe(m, ("I_pred_bits", "dI_pred_bits"), metrics.i_pred_continuous, phi, y, rng=rng,
+                      uncertainty=uncertainty)
+                _safe(m, ("I_var_bits", "dI_var_bits"), metrics.i_var_continuous, y, per_row, rng=rng,
+                      uncertainty=uncertainty)
+                if len(np.unique(y)) < 0.1 * len(y):
+                    m.setdefault("notes", []).append("y takes few distinct values: the kNN entropy behind I_var "
+                                                     "and I_pred assumes a continuous y and is unreliable here")
         out[split] = m
     return out
+
+
+def _safe(m: dict[str, Any], keys: tuple[str, ...], fn: Any, *args: Any, **kw: Any) -> None:
+    """Store fn(...) under keys; a metric that cannot be computed becomes NaN with a note."""
+    try:
+        v = fn(*args, **kw)
+    except (ValueError, FloatingPointError, ZeroDivisionError) as e:
+        for k in keys:
+            m[k] = math.nan
+        m.setdefault("notes", []).append(f"{keys[0]}: not computed ({e})")
+        return
+    vals = v if isinstance(v, tuple) else (v,)
+    for k, x in zip(keys, vals):
+        m[k] = x
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -148,21 +148,30 @@ def fit(
     if checkpoint_every or resume is not None:
         settings["data_sha256"] = _fingerprint(data, targets)
     t0 = time.perf_counter()
-    runs: list[FitResult] = []
     resume_state = _read_checkpoint(resume, spec, settings) if resume is not None else None
+    runs: list[FitResult] = list(resume_state["finished"]) if resume_state else []
     first = resume_state["restart"] if resume_state else 0
+    interrupted_outside = False
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
-        res = _fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
-                       checkpoint_dir, resume_state if r == first else None, on_epoch)
+        try:
+            res = _fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
+                           checkpoint_dir, resume_state if r == first else None, on_epoch, runs)
+        except KeyboardInterrupt:  # between restarts or while one was being set up
+            if not runs:
+                raise
+            interrupted_outside = True
+            break
         runs.append(res)
         if res.interrupted:
             break
     best = min(runs, key=lambda f: f.best_val_nll if math.isfinite(f.best_val_nll) else math.inf)
     best.wall_s = time.perf_counter() - t0
     best.settings = settings
-    best.restarts = [_restart_summary(i + first, f) for i, f in enumerate(runs)]
-    best.interrupted = any(f.interrupted for f in runs)
+    best.restarts = [_restart_summary(i, f) for i, f in enumerate(runs)]
+    best.interrupted = interrupted_outside or any(f.interrupted for f in runs)
+    if interrupted_outside:
+        best.stop_reason += "; interrupted before the remaining restarts"
     return best
 
 
@@ -178,7 +187,7 @@ def _check_settings(epochs: int, batch_size: int, lr: float, l2: float, patience
 
 
 def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
-             checkpoint_dir, resume_state, on_epoch) -> FitResult:  # type: ignore[no-untyped-def]
+             checkpoint_dir, resume_state, on_epoch, done) -> FitResult:  # type: ignore[no-untyped-def]
     sortseq = isinstance(spec.measurement, SortSeq)
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0) if theta0 is not None else Model(spec, np.zeros(Model(spec).layout.size))
@@ -201,9 +210,10 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
         history = resume_state["history"]
         best_val, best_epoch, bad = resume_state["best_val"], resume_state["best_epoch"], resume_state["bad"]
         start_epoch = resume_state["epoch"]
+    finished = bool(resume_state["stopped"]) if resume_state is not None else False
     bs = min(settings["batch_size"], len(train))
     grad = np.empty(lay.size)
-    stop_reason = "max_epochs"
+    stop_reason = resume_state["stop_reason"] if finished else "max_epochs"
     interrupted = diverged = False
     epoch = start_epoch
     bar = None
@@ -214,7 +224,7 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
                    unit="epoch", leave=False, disable=None)  # disable=None: no bar when stderr is not a terminal
     theta = model.theta
     try:
-        while epoch < settings["epochs"]:
+        while epoch < settings["epochs"] and not finished:
             perm = rng.permutation(train)
             tot, tot_reads = 0.0, 0.0
             for i in range(0, len(perm), bs):
@@ -248,11 +258,15 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
                 bar.set_postfix(train=f"{history['train_nll'][-1]:.4f}", val=f"{val_nll:.4f}")
             if on_epoch is not None:
                 on_epoch(epoch, {"train_nll": history["train_nll"][-1], "val_nll": val_nll})
-            if checkpoint_every and checkpoint_dir is not None and epoch % checkpoint_every == 0:
-                _write_checkpoint(Path(checkpoint_dir), model, best_theta, opt, rng, history, best_val,
-                                  best_epoch, bad, epoch, restart, settings)
+            stop = bad >= settings["patience"] or epoch >= settings["epochs"]
             if bad >= settings["patience"]:
                 stop_reason = "early_stopping"
+            if checkpoint_every and checkpoint_dir is not None and (epoch % checkpoint_every == 0 or stop):
+                # only early stopping is final; a fit that ran out of epochs may be resumed with more
+                _write_checkpoint(Path(checkpoint_dir), model, best_theta, opt, rng, history, best_val,
+                                  best_epoch, bad, epoch, restart, settings, bad >= settings["patience"],
+                                  stop_reason, done)
+            if stop:
                 break
     except _Stop:
         diverged = True
@@ -298,16 +312,25 @@ CHECKPOINT_FORMAT = "cisreg-checkpoint"
 
 def _write_checkpoint(d: Path, model: Model, best_theta: np.ndarray, opt: Adam, rng: np.random.Generator,
                       history: dict[str, list[float]], best_val: float, best_epoch: int, bad: int, epoch: int,
-                      restart: int, settings: dict[str, Any]) -> None:
+                      restart: int, settings: dict[str, Any], stopped: bool, stop_reason: str,
+                      done: list[FitResult]) -> None:
+    """Checkpoint = checkpoint.npz (arrays) + checkpoint.json (state), each written
+    atomically; both carry the same generation (restart, epoch), checked on resume."""
     from ..models.io import atomic_write_bytes, npz_bytes, save_model
 
     d.mkdir(parents=True, exist_ok=True)
     save_model(model, d / "model", metadata={"checkpoint": True}, theta=best_theta)
-    arrays = {"theta": model.theta, "best_theta": best_theta, **opt.state()}
+    P = model.layout.size
+    finished_theta = np.stack([f.model.theta for f in done]) if done else np.zeros((0, P))
+    arrays = {"theta": model.theta, "best_theta": best_theta, **opt.state(),
+              "generation": np.array([float(restart), float(epoch)]), "finished_theta": finished_theta}
     atomic_write_bytes(d / "checkpoint.npz", npz_bytes(arrays))
     meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "restart": restart, "best_val": best_val,
             "best_epoch": best_epoch, "bad": bad, "history": history, "settings": settings,
-            "rng": rng.bit_generator.state, "spec": model.spec.to_dict()}
+            "rng": rng.bit_generator.state, "spec": model.spec.to_dict(), "stopped": stopped,
+            "stop_reason": stop_reason,
+            "finished": [{"history": f.history, "best_epoch": f.best_epoch, "epochs_run": f.epochs_run,
+                          "stop_reason": f.stop_reason, "diverged": f.diverged} for f in done]}
     atomic_write_bytes(d / "checkpoint.json", json.dumps(meta).encode())
 
 
@@ -352,8 +375,14 @@ def _read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) -
                          "settings (only epochs and patience may change), or start a new fit", source=src)
     restarts = int(settings["restarts"])
     P = Model(spec).layout.size
+    fin = meta.get("finished")
+    n_fin = len(fin) if isinstance(fin, list) else -1
+    if not 0 <= n_fin <= int(settings["restarts"]):
+        raise InputError("damaged checkpoint (its list of finished restarts is unusable); start the fit again",
+                         source=src)
     arrays = read_npz_checked(d / "checkpoint.npz", {"theta": (P,), "best_theta": (P,), "adam_m": (P,),
-                                                     "adam_v": (P,), "adam_t": ()})
+                                                     "adam_v": (P,), "adam_t": (), "generation": (2,),
+                                                     "finished_theta": (n_fin, P)})
     try:
         hist = meta["history"]
         if not isinstance(hist, dict) or set(hist) != {"train_nll", "val_nll"}:
@@ -368,6 +397,20 @@ def _read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) -
         if not (0 <= out["best_epoch"] <= out["epoch"] and out["bad"] >= 0 and len(history["val_nll"]) == out["epoch"]
                 and int(arrays["adam_t"]) >= 0):
             raise ValueError("epoch counters are inconsistent")
+        if list(arrays["generation"]) != [float(out["restart"]), float(out["epoch"])]:
+            raise ValueError("checkpoint.npz and checkpoint.json come from different epochs (a write was cut "
+                             "short)")
+        if n_fin != out["restart"]:
+            raise ValueError("the number of finished restarts does not match the current restart")
+        out["stopped"] = bool(meta.get("stopped", False))
+        out["stop_reason"] = str(meta.get("stop_reason", "max_epochs"))
+        finished = []
+        for i, f in enumerate(fin):
+            m = Model(spec, arrays["finished_theta"][i])
+            h = {k: [float(x) for x in f["history"][k]] for k in ("train_nll", "val_nll")}
+            finished.append(FitResult(m, h, int(f["best_epoch"]), int(f["epochs_run"]), 0.0, str(f["stop_reason"]),
+                                      diverged=bool(f["diverged"])))
+        out["finished"] = finished
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise InputError(f"damaged checkpoint ({type(e).__name__}: {str(e)[:200]}); start the fit again without "
                          "--resume", source=src) from None

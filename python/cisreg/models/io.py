@@ -101,14 +101,21 @@ def save_model(model: Model, directory: str | Path, *, metadata: dict[str, Any] 
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    th = model.theta if theta is None else theta
+    th = np.ascontiguousarray(model.theta if theta is None else theta, dtype=np.float64)
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "cisreg_version": __version__,
            "spec": model.spec.to_dict(), "n_params": model.layout.size, "layout": model.layout.to_json(),
-           "state_names": list(model.state_names), "metadata": metadata or {}}
-    # parameters first: a model.json on disk always has a matching params.npz
-    atomic_write_bytes(d / "params.npz", npz_bytes({"theta": np.ascontiguousarray(th, dtype=np.float64)}))
+           "state_names": list(model.state_names), "params_sha256": _theta_hash(th), "metadata": metadata or {}}
+    # parameters first; model.json names the hash of the parameters it belongs to, so a
+    # directory caught between the two writes is refused on load instead of mixed
+    atomic_write_bytes(d / "params.npz", npz_bytes({"theta": th}))
     atomic_write_json(d / "model.json", doc)
     return d
+
+
+def _theta_hash(theta: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(theta, dtype="<f8").tobytes()).hexdigest()
 
 
 def read_json_checked(path: Path) -> Any:
@@ -210,6 +217,10 @@ def load_model(directory: str | Path) -> Model:
         raise ModelFileError(f"the parameter layout ({n} parameters) does not match the specification "
                              f"({layout.size}); the file was edited or is corrupt", source=src, key="layout")
     arrays = read_npz_checked(d / "params.npz", {"theta": (n,)})
+    want = doc.get("params_sha256")
+    if want is not None and want != _theta_hash(arrays["theta"]):
+        raise ModelFileError("params.npz is not the parameter file model.json was written with (a save was "
+                             "interrupted, or the files were mixed); fit or save the model again", source=str(d))
     model = Model(spec, arrays["theta"])
     model.metadata = doc.get("metadata", {}) if isinstance(doc.get("metadata"), dict) else {}
     return model
