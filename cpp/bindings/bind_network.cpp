@@ -130,42 +130,11 @@ void register_network(py::module_& m) {
         [](const Network& net, const Measurement& meas, const py::object& codes, const py::object& targets_o,
            const py::object& theta, const py::object& rows, int n_threads, bool want_grad,
            const py::object& grad_out, bool per_row) -> py::object {
-            check_measurement(meas, net.n_params);
-            Inputs in = prepare(net.length, net.n_params, net.alphabet_size, codes, theta, rows, n_threads);
-            py::array targets = checked<double>(targets_o, "targets", 2);
-            check_len(targets, 0, in.batch.n, "targets", "one row per sequence in codes");
-            check_len(targets, 1, meas.n_targets(), "targets", "columns required by the measurement process");
-            const double* tg = static_cast<const double*>(targets.data());
-            check_targets(meas, in.batch, tg);
-            py::array grad;
-            double* gp = nullptr;
-            if (want_grad) {
-                if (grad_out.is_none()) {
-                    grad = py::array_t<double>(static_cast<py::ssize_t>(net.n_params));
-                } else {
-                    grad = checked<double>(grad_out, "grad_out", 1, true);
-                    check_len(grad, 0, net.n_params, "grad_out", "number of model parameters");
-                }
-                gp = static_cast<double*>(grad.mutable_data());
-                if (overlaps(gp, sizeof(double) * static_cast<size_t>(net.n_params), in.theta,
-                             sizeof(double) * static_cast<size_t>(net.n_params)))
-                    throw InputError("grad_out shares memory with theta; pass a separate array");
-                std::fill(gp, gp + net.n_params, 0.0);
-            }
-            py::array_t<double> nll_rows;
-            double* np = nullptr;
-            if (per_row) {
-                nll_rows = py::array_t<double>(static_cast<py::ssize_t>(in.batch.b));
-                np = nll_rows.mutable_data();
-            }
-            double loss;
-            {
-                py::gil_scoped_release release;  // no Python object is touched below
-                loss = loss_and_grad(net, meas, in.batch, tg, in.theta, in.exec, gp, np);
-            }
-            py::object g = want_grad ? py::object(grad) : py::object(py::none());
-            if (per_row) return py::make_tuple(loss, g, nll_rows);
-            return py::make_tuple(loss, g);
+            return loss_binding(net.length, net.n_params, net.alphabet_size, meas, codes, targets_o, theta, rows,
+                                n_threads, want_grad, grad_out, per_row,
+                                [&](const Inputs& in, const double* tg, double* gp, double* np) {
+                                    return loss_and_grad(net, meas, in.batch, tg, in.theta, in.exec, gp, np);
+                                });
         },
         py::arg("net"), py::arg("meas"), py::arg("codes"), py::arg("targets"), py::arg("theta"),
         py::arg("rows") = py::none(), py::arg("n_threads") = 1, py::arg("want_grad") = true,

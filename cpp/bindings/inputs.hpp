@@ -1,5 +1,6 @@
 // Argument checks shared by the kernel bindings.
 #pragma once
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,48 @@ inline const double* checked_targets(const Measurement& meas, const SeqBatch& ba
     const double* tg = static_cast<const double*>(keep.data());
     check_targets(meas, batch, tg);
     return tg;
+}
+
+// The shared body of the loss-and-gradient bindings: check the arguments, allocate the
+// outputs, then run `kernel(in, targets, grad or null, nll_rows or null)` without the GIL.
+template <class Kernel>
+py::object loss_binding(int32_t length, int64_t n_params, int32_t alphabet_size, const Measurement& meas,
+                        const py::object& codes, const py::object& targets_o, const py::object& theta,
+                        const py::object& rows, int n_threads, bool want_grad, const py::object& grad_out,
+                        bool per_row, Kernel kernel) {
+    check_measurement(meas, n_params);
+    Inputs in = prepare(length, n_params, alphabet_size, codes, theta, rows, n_threads);
+    py::array keep;
+    const double* tg = checked_targets(meas, in.batch, targets_o, keep);
+    py::array grad;
+    double* gp = nullptr;
+    if (want_grad) {
+        if (grad_out.is_none()) {
+            grad = py::array_t<double>(static_cast<py::ssize_t>(n_params));
+        } else {
+            grad = checked<double>(grad_out, "grad_out", 1, true);
+            check_len(grad, 0, n_params, "grad_out", "number of model parameters");
+        }
+        gp = static_cast<double*>(grad.mutable_data());
+        const size_t bytes = sizeof(double) * static_cast<size_t>(n_params);
+        if (overlaps(gp, bytes, in.theta, bytes))
+            throw InputError("grad_out shares memory with theta; pass a separate array");
+        std::fill(gp, gp + n_params, 0.0);
+    }
+    py::array_t<double> nll_rows;
+    double* np = nullptr;
+    if (per_row) {
+        nll_rows = py::array_t<double>(static_cast<py::ssize_t>(in.batch.b));
+        np = nll_rows.mutable_data();
+    }
+    double loss;
+    {
+        py::gil_scoped_release release;  // no Python object is touched below
+        loss = kernel(in, tg, gp, np);
+    }
+    py::object g = want_grad ? py::object(grad) : py::object(py::none());
+    if (per_row) return py::make_tuple(loss, g, nll_rows);
+    return py::make_tuple(loss, g);
 }
 
 }  // namespace cisreg::bind

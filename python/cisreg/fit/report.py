@@ -125,8 +125,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     kc, kt = g["kcal/mol"], g["kT"]
     for k, v in kc["interactions"].items():
         L.append(f"  {k} = {v:+.2f} kcal/mol ({kt['interactions'][k]:+.2f} kT at {p['temperature_c']:g} °C)")
-    what = ("dG of the library's reference sequence (its most common letter at each position)" if "reference" in p
-            else "offset (uniform gauge)")
+    what = "dG of the library's reference sequence" if "reference" in p else "offset (uniform gauge)"
     for k, v in kc["offsets"].items():
         L.append(f"  {what}, {k}: {v:+.2f} kcal/mol")
     for k, v in p.get("log_rates", {}).items():
