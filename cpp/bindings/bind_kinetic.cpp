@@ -24,14 +24,7 @@ void register_kinetic(py::module_& m) {
                  k.alphabet_size = alphabet_size;
                  k.length = length;
                  k.n_params = n_params;
-                 for (const auto& s : sites) {
-                     Site st;
-                     st.start = std::get<0>(s);
-                     st.width = std::get<1>(s);
-                     st.e_offset = std::get<2>(s);
-                     st.eps_offset = std::get<3>(s);
-                     k.sites.push_back(st);
-                 }
+                 k.sites = to_sites(sites);
                  k.n_states = n_states;
                  k.edge_src = std::move(edge_src);
                  k.edge_dst = std::move(edge_dst);

@@ -43,14 +43,7 @@ void register_network(py::module_& m) {
                  net.alphabet_size = alphabet_size;
                  net.length = length;
                  net.n_params = n_params;
-                 for (const auto& s : sites) {
-                     Site st;
-                     st.start = std::get<0>(s);
-                     st.width = std::get<1>(s);
-                     st.e_offset = std::get<2>(s);
-                     st.eps_offset = std::get<3>(s);
-                     net.sites.push_back(st);
-                 }
+                 net.sites = to_sites(sites);
                  net.a_ptr = std::move(a_ptr);
                  net.a_site = std::move(a_site);
                  net.a_coef = std::move(a_coef);

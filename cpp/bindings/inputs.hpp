@@ -2,10 +2,12 @@
 #pragma once
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bindings/arrays.hpp"
 #include "cisreg/network.hpp"
+#include "cisreg/ops.hpp"
 #include "cisreg/view.hpp"
 
 namespace cisreg::bind {
@@ -50,21 +52,7 @@ inline Inputs prepare(int32_t length, int64_t n_params, int32_t alphabet_size, c
                                  " is out of range for " + std::to_string(in.batch.n) + " sequences");
     }
     if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
-    // every code of every selected row, not only those inside site windows
-    for (int64_t i = 0; i < in.batch.b; ++i) {
-        const uint8_t* x = in.batch.codes + in.batch.row(i) * in.batch.L;
-        uint8_t mx = 0;
-        for (int64_t p = 0; p < in.batch.L; ++p) mx = x[p] > mx ? x[p] : mx;
-        if (mx >= alphabet_size) {
-            for (int64_t p = 0; p < in.batch.L; ++p)
-                if (x[p] >= alphabet_size)
-                    throw InputError("codes: row " + std::to_string(in.batch.row(i)) + ", position " +
-                                     std::to_string(p) + " holds code " + std::to_string(static_cast<int>(x[p])) +
-                                     ", outside the alphabet (codes must be < " + std::to_string(alphabet_size) +
-                                     "); encode sequences with cisreg.encode");
-        }
-    }
-    in.exec.n_threads = n_threads;
+    check_codes(alphabet_size, in.batch);  // every position, not only those inside site windows
     return in;
 }
 
@@ -84,6 +72,20 @@ inline void check_targets(const Measurement& meas, const SeqBatch& batch, const 
     }
 }
 
+
+// Sites given as (start, width, e_offset, eps_offset) tuples.
+inline std::vector<Site> to_sites(const std::vector<std::tuple<int32_t, int32_t, int64_t, int64_t>>& sites) {
+    std::vector<Site> out;
+    for (const auto& t : sites) {
+        Site st;
+        st.start = std::get<0>(t);
+        st.width = std::get<1>(t);
+        st.e_offset = std::get<2>(t);
+        st.eps_offset = std::get<3>(t);
+        out.push_back(st);
+    }
+    return out;
+}
 
 // Targets array [n, T] for a measurement, checked on the selected rows.
 inline const double* checked_targets(const Measurement& meas, const SeqBatch& batch, const py::object& targets_o,

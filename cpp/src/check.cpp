@@ -4,6 +4,7 @@
 
 #include "cisreg/error.hpp"
 #include "cisreg/network.hpp"
+#include "cisreg/ops.hpp"
 
 namespace cisreg {
 namespace {
@@ -61,6 +62,20 @@ void check_network(const Network& net) {
     for (int32_t k = 0; k < net.n_states; ++k)
         if (!seen[static_cast<size_t>(k)]) fail("state " + s(k) + " has no node");
     if (net.tsat_param != -1) check_param(net.tsat_param, P, "t_sat");
+}
+
+void check_codes(int32_t alphabet_size, const SeqBatch& batch) {
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const uint8_t* x = batch.codes + batch.row(i) * batch.L;
+        uint8_t mx = 0;
+        for (int64_t p = 0; p < batch.L; ++p) mx = x[p] > mx ? x[p] : mx;  // vectorised scan first
+        if (mx < alphabet_size) continue;
+        for (int64_t p = 0; p < batch.L; ++p)
+            if (x[p] >= alphabet_size)
+                throw InputError("codes: row " + s(batch.row(i)) + ", position " + s(p) + " holds code " +
+                                 s(static_cast<int>(x[p])) + ", outside the alphabet (codes must be < " +
+                                 s(alphabet_size) + "); encode sequences with cisreg.encode");
+    }
 }
 
 void check_measurement(const Measurement& m, int64_t P) {

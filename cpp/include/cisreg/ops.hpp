@@ -34,6 +34,10 @@ double loss_and_grad(const Network& net, const Measurement& meas, const SeqBatch
 void measurement_forward(const Measurement& meas, const double* theta, const double* phi /*[b]*/,
                          int64_t b, double* out);
 
+// Throw InputError naming the first row and position of the batch whose code is not
+// below alphabet_size; return if there is none.
+void check_codes(int32_t alphabet_size, const SeqBatch& batch);
+
 // Chunk size of the deterministic reduction (rows per partial gradient buffer).
 constexpr int64_t kChunkRows = 256;
 

@@ -96,37 +96,7 @@ struct NetRow {
     double num = 0.0;  // sum_n alpha_n w_n (= phi / t_sat); set by net_forward_packed
 };
 
-// h [n_nodes] receives node log-weights. Returns logZ and phi.
-inline NetRow network_forward(const Network& net, const double* dG, const double* theta,
-                              double* h) {
-    const int32_t nn = net.n_nodes();
-    double hmax = -INFINITY;
-    for (int32_t n = 0; n < nn; ++n) {
-        double v = net.b_const[static_cast<size_t>(n)];
-        for (int32_t j = net.b_ptr[static_cast<size_t>(n)]; j < net.b_ptr[static_cast<size_t>(n) + 1]; ++j)
-            v += net.b_coef[static_cast<size_t>(j)] * theta[net.b_param[static_cast<size_t>(j)]];
-        for (int32_t j = net.a_ptr[static_cast<size_t>(n)]; j < net.a_ptr[static_cast<size_t>(n) + 1]; ++j)
-            v -= net.a_coef[static_cast<size_t>(j)] * dG[net.a_site[static_cast<size_t>(j)]];
-        h[n] = v;
-        if (net.node_state[static_cast<size_t>(n)] >= 0 && v > hmax) hmax = v;
-    }
-    double z = 0.0;
-    for (int32_t n = 0; n < nn; ++n)
-        if (net.node_state[static_cast<size_t>(n)] >= 0) z += std::exp(h[n] - hmax);
-    NetRow r;
-    r.logZ = hmax + std::log(z);
-    r.tsat = net.tsat_param >= 0 ? theta[net.tsat_param] : net.tsat_const;
-    double num = 0.0;
-    for (int32_t n = 0; n < nn; ++n) {
-        double alpha = net.act_const[static_cast<size_t>(n)];
-        if (net.act_param[static_cast<size_t>(n)] >= 0) alpha += theta[net.act_param[static_cast<size_t>(n)]];
-        if (alpha != 0.0) num += alpha * std::exp(h[n] - r.logZ);
-    }
-    r.phi = r.tsat * num;
-    return r;
-}
-
-// As network_forward, and also w [n_nodes] = exp(h_n - logZ) (the state probabilities,
+// Layers 2-4: h [n_nodes] receives node log-weights, w [n_nodes] = exp(h_n - logZ) (the state probabilities,
 // and the flux terms of kinetic models) for network_vjp_w: one exponential per node
 // instead of three (no exp of an unbounded argument for state nodes: h_n - max <= 0).
 inline NetRow network_forward_w(const Network& net, const double* dG, const double* theta,
@@ -166,7 +136,8 @@ inline NetRow network_forward_w(const Network& net, const double* dG, const doub
     return r;
 }
 
-// network_vjp with the node weights w from network_forward_w.
+// Backward through layers 4..2 given dphi, with the node weights w from network_forward_w:
+// writes ddG [S] (overwrites) and accumulates the b, activity and t_sat gradients.
 inline void network_vjp_w(const Network& net, const double* w, const NetRow& r, double dphi,
                           const double* theta, double* __restrict ddG, double* __restrict grad) {
     const int32_t nn = net.n_nodes();
@@ -292,31 +263,6 @@ inline void state_logp(const Network& net, const double* h, double logZ, double*
             if (net.node_state[static_cast<size_t>(n)] == k) s += std::exp(h[n] - m);
         out[k] = (m == -INFINITY) ? -INFINITY : m + std::log(s) - logZ;
     }
-}
-
-// Backward through layers 4..2 given dphi = d loss / d phi. Writes ddG [S] (overwrites),
-// accumulates into grad for b, activity and t_sat parameters.
-inline void network_vjp(const Network& net, const double* h, const NetRow& r, double dphi,
-                        const double* theta, double* ddG /*[S]*/, double* grad) {
-    const int32_t nn = net.n_nodes();
-    for (int32_t s = 0; s < net.n_sites(); ++s) ddG[s] = 0.0;
-    double dtsat = 0.0;
-    for (int32_t n = 0; n < nn; ++n) {
-        const size_t un = static_cast<size_t>(n);
-        const double w = std::exp(h[n] - r.logZ);  // p_n for state nodes
-        double alpha = net.act_const[un];
-        if (net.act_param[un] >= 0) alpha += theta[net.act_param[un]];
-        dtsat += alpha * w;
-        if (net.act_param[un] >= 0) grad[net.act_param[un]] += dphi * r.tsat * w;
-        double dh = r.tsat * alpha * w;
-        if (net.node_state[un] >= 0) dh -= r.phi * w;
-        dh *= dphi;
-        for (int32_t j = net.b_ptr[un]; j < net.b_ptr[un + 1]; ++j)
-            grad[net.b_param[static_cast<size_t>(j)]] += net.b_coef[static_cast<size_t>(j)] * dh;
-        for (int32_t j = net.a_ptr[un]; j < net.a_ptr[un + 1]; ++j)
-            ddG[net.a_site[static_cast<size_t>(j)]] -= net.a_coef[static_cast<size_t>(j)] * dh;
-    }
-    if (net.tsat_param >= 0) grad[net.tsat_param] += dphi * dtsat;
 }
 
 // ------------------------------------------------------------ measurement processes

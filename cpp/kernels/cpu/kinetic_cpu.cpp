@@ -19,14 +19,7 @@ namespace cisreg {
 namespace {
 
 [[noreturn]] void bad_code(const KineticNet& k, const SeqBatch& batch) {
-    for (int64_t i = 0; i < batch.b; ++i) {
-        const int64_t r = batch.row(i);
-        for (int64_t p = 0; p < batch.L; ++p)
-            if (batch.codes[r * batch.L + p] >= k.alphabet_size)
-                throw InputError("codes: row " + std::to_string(r) + ", position " + std::to_string(p) +
-                                 " holds code " + std::to_string(static_cast<int>(batch.codes[r * batch.L + p])) +
-                                 ", outside the alphabet (codes must be < " + std::to_string(k.alphabet_size) + ")");
-    }
+    check_codes(k.alphabet_size, batch);
     throw InputError("codes: a code outside the alphabet was found");
 }
 

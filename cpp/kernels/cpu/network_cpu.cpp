@@ -33,18 +33,7 @@ int threads_for(const Exec& exec, int64_t n_chunks) {
 }
 
 [[noreturn]] void report_bad_code(const Network& net, const SeqBatch& batch) {
-    for (int64_t i = 0; i < batch.b; ++i) {
-        const int64_t r = batch.row(i);
-        const uint8_t* x = batch.codes + r * batch.L;
-        for (int64_t p = 0; p < batch.L; ++p) {
-            if (x[p] >= net.alphabet_size) {
-                throw InputError("codes: row " + std::to_string(r) + ", position " + std::to_string(p) +
-                                 " holds code " + std::to_string(static_cast<int>(x[p])) +
-                                 ", outside the alphabet (codes must be < " +
-                                 std::to_string(net.alphabet_size) + "); encode sequences with cisreg.encode");
-            }
-        }
-    }
+    check_codes(net.alphabet_size, batch);
     throw InputError("codes: a code outside the alphabet was found");
 }
 

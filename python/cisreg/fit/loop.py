@@ -190,8 +190,8 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
              checkpoint_dir, resume_state, on_epoch, done) -> FitResult:  # type: ignore[no-untyped-def]
     sortseq = isinstance(spec.measurement, SortSeq)
     rng = np.random.default_rng([settings["seed"], restart])
-    model = Model(spec, theta0) if theta0 is not None else Model(spec, np.zeros(Model(spec).layout.size))
-    if theta0 is None:
+    model = Model(spec, theta0)
+    if theta0 is None:  # a start drawn from this restart's generator, not Model's default seed
         model.theta[:] = initial_theta(model.compiled, rng, counts=data.counts[train] if sortseq else None,
                                        y=None if sortseq else data.y[train], codes=data.codes[train])
     lay = model.layout

@@ -15,10 +15,10 @@ from .loop import FitResult
 def consensus_sequence(data: Dataset) -> str:
     """The library's reference: the most common letter at each position of the
     training sequences (the wild type of a mutagenised library)."""
-    codes = data.codes[data.indices("training")]
-    A = len(data.alphabet)
-    counts = np.stack([(codes == a).sum(axis=0) for a in range(A)], axis=1)
-    return "".join(data.alphabet[i] for i in counts.argmax(axis=1))
+    from ..models.compile import letter_frequencies
+
+    freq = letter_frequencies(data.codes[data.indices("training")], len(data.alphabet))
+    return "".join(data.alphabet[i] for i in freq.argmax(axis=1))
 
 
 def physical_parameters(model: Model, *, x_ref: str | None, temperature_c: float = 37.0) -> dict[str, Any]:

@@ -200,11 +200,16 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, counts: np.ndarra
     return theta
 
 
+def letter_frequencies(codes: np.ndarray, A: int) -> np.ndarray:
+    """Frequency of each letter at each position of a library, [L, A]."""
+    return np.stack([(codes == a).mean(axis=0) for a in range(A)], axis=1)
+
+
 def _consensus(codes: np.ndarray, A: int) -> np.ndarray | None:
     """The consensus sequence of a mutagenised library, or None for other libraries."""
     if codes.shape[0] < 10:
         return None
-    freq = np.stack([(codes == a).mean(axis=0) for a in range(A)], axis=1)  # [L, A]
+    freq = letter_frequencies(codes, A)
     if float(freq.max(axis=1).mean()) <= MUTAGENISED_LIBRARY:
         return None
     return freq.argmax(axis=1)
