@@ -53,6 +53,7 @@ inline Inputs prepare(int32_t length, int64_t n_params, int32_t alphabet_size, c
     }
     if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
     check_codes(alphabet_size, in.batch);  // every position, not only those inside site windows
+    in.exec.n_threads = n_threads;
     return in;
 }
 
