@@ -749,15 +749,15 @@ def t() -> SimpleNamespace:
     model = cisreg.Model(cisreg.spec_from_dict(SPEC), seed=1)
     kspec = _k(_setitem("kinetic.solver", "linear"))
     kmodel = cisreg.Model(cisreg.spec_from_dict(kspec), seed=1)
-    assert kmodel.compiled.kinetic is not None and kmodel.compiled.kinetic.use_linear
+    assert kmodel.compiled.info["solver"] == "linear"
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 4, (8, L), dtype=np.uint8)
     targets = rng.integers(0, 4, (8, 2)).astype(np.float64)
     df = pd.DataFrame({"x": [r[0] for r in GOOD_ROWS], "ct_0": [int(r[1]) for r in GOOD_ROWS],
                        "ct_1": [int(r[2]) for r in GOOD_ROWS]})
-    return SimpleNamespace(model=model, net=model.compiled.network, meas=model.compiled.measurement,
+    return SimpleNamespace(model=model, net=model.core,
                            theta=model.theta, codes=codes, targets=targets, kmodel=kmodel,
-                           knet=kmodel.compiled.kinetic._core_obj, kmeas=kmodel.compiled.measurement,
+                           knet=kmodel.core,
                            ktheta=kmodel.theta, df=df, data=cisreg.from_dataframe(df),
                            seqs=[r[0] for r in GOOD_ROWS[:4]])
 
@@ -768,7 +768,7 @@ def _phi(t: SimpleNamespace, codes: Any = None, theta: Any = None, rows: Any = N
 
 
 def _loss(t: SimpleNamespace, codes: Any = None, targets: Any = None, theta: Any = None, rows: Any = None) -> Any:
-    return _core.loss_and_grad(t.net, t.meas, t.codes if codes is None else codes,
+    return _core.loss_and_grad(t.net, t.codes if codes is None else codes,
                                t.targets if targets is None else targets, t.theta if theta is None else theta, rows)
 
 
@@ -788,7 +788,7 @@ def _rows_longlong(t: SimpleNamespace) -> None:
 
 def _grad_out_is_theta(t: SimpleNamespace) -> Any:
     th = t.theta.copy()
-    return _core.loss_and_grad(t.net, t.meas, t.codes, t.targets, th, None, 1, True, th)
+    return _core.loss_and_grad(t.net, t.codes, t.targets, th, None, 1, True, th)
 
 
 @dataclass(frozen=True)
@@ -847,7 +847,7 @@ CALL_CASES = [
     Call("core_loss_targets_fortran", lambda t: _loss(t, targets=np.asfortranarray(t.targets)), ValueError,
          r"targets: array must be C-contiguous"),
     Call("core_loss_targets_int64", lambda t: _loss(t, targets=t.targets.astype(np.int64)), ValueError,
-         r"targets: expected dtype float64, got int64"),
+         r"targets: expected dtype float64 or float32, got int64"),
     Call("core_loss_targets_1d", lambda t: _loss(t, targets=t.targets[:, 0].copy()), ValueError,
          r"targets: expected a 2-D array, got 1-D"),
     Call("core_loss_targets_wrong_rows", lambda t: _loss(t, targets=t.targets[:5].copy()), ValueError,
@@ -862,10 +862,10 @@ CALL_CASES = [
          "bind_network.cpp loss_and_grad: grad_out may alias theta; it is zero-filled before the kernel reads "
          "theta, so the returned loss (and theta) are silently wrong"),
     Call("core_kinetic_phi_float_codes",
-         lambda t: _core.kinetic_phi(t.knet, t.codes.astype(np.float64), t.ktheta), ValueError,
+         lambda t: _core.phi(t.knet, t.codes.astype(np.float64), t.ktheta), ValueError,
          r"codes: expected dtype uint8, got float64"),
     Call("core_kinetic_loss_theta_short",
-         lambda t: _core.kinetic_loss_and_grad(t.knet, t.kmeas, t.codes, t.targets, t.ktheta[:-2].copy()),
+         lambda t: _core.loss_and_grad(t.knet, t.codes, t.targets, t.ktheta[:-2].copy()),
          ValueError, r"theta: axis 0 has length"),
     Call("core_kinetic_code_outside_alphabet_uncovered_position",
          lambda t: t.kmodel.x_to_phi(_with(t.codes, (1, 6), 9)), ValueError, r"row 1, position 6 holds code 9",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cisreg
 from cisreg import _core
 from cisreg.models import Model, preset
 
@@ -24,7 +25,7 @@ def data():
 
 def call(lac, codes, counts, theta=None, rows=None, n_threads=1):
     c = lac.compiled
-    return _core.loss_and_grad(c.network, c.measurement, codes, counts, lac.theta if theta is None else theta,
+    return _core.loss_and_grad(c.core, codes, counts, lac.theta if theta is None else theta,
                                rows, n_threads)
 
 
@@ -60,7 +61,7 @@ def test_codes_outside_alphabet(lac, data):
     with pytest.raises(ValueError, match="row 7, position 40 holds code 4"):
         call(lac, codes, counts)
     with pytest.raises(ValueError, match="row 7, position 40"):
-        _core.phi(lac.compiled.network, codes, lac.theta)
+        _core.phi(lac.core, codes, lac.theta)
     codes[7, 40] = 255
     with pytest.raises(ValueError, match="code 255"):
         call(lac, codes, counts, n_threads=2)
@@ -112,48 +113,61 @@ def test_grad_out_and_threads(lac, data):
     codes, counts = data
     c = lac.compiled
     g = np.full(lac.layout.size, 7.0)
-    loss, g2 = _core.loss_and_grad(c.network, c.measurement, codes, counts, lac.theta, None, 1, True, g)
+    loss, g2 = _core.loss_and_grad(c.core, codes, counts, lac.theta, None, 1, True, g)
     assert g2 is g  # written in place, no copy
     _, ref = call(lac, codes, counts)
     np.testing.assert_array_equal(g, ref)
     with pytest.raises(ValueError, match="grad_out: expected dtype float64"):
-        _core.loss_and_grad(c.network, c.measurement, codes, counts, lac.theta, None, 1, True,
+        _core.loss_and_grad(c.core, codes, counts, lac.theta, None, 1, True,
                             np.zeros(lac.layout.size, np.float32))
     ro = np.zeros(lac.layout.size)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        _core.loss_and_grad(c.network, c.measurement, codes, counts, lac.theta, None, 1, True, ro)
+        _core.loss_and_grad(c.core, codes, counts, lac.theta, None, 1, True, ro)
     with pytest.raises(ValueError, match="n_threads must be >= 1"):
         call(lac, codes, counts, n_threads=0)
 
 
-def test_network_checks():
-    base = dict(alphabet_size=4, length=10, n_params=9, sites=[(0, 2, 0, 8)], a_ptr=[0, 0, 1], a_site=[0],
-                a_coef=[1.0], b_const=[0.0, 0.0], b_ptr=[0, 0, 0], b_param=[], b_coef=[], node_state=[0, 1],
-                n_states=2, act_const=[0.0, 1.0], act_param=[-1, -1], tsat_param=-1, tsat_const=1.0)
-    assert _core.Network(**base).n_nodes == 2
+def _model(**change):
+    """A tiny valid core model, with some of its parts changed."""
+    net = dict(a_ptr=[0, 0, 1], a_site=[0], a_coef=[1.0], b_const=[0.0, 0.0], b_ptr=[0, 0, 0], b_param=[], b_coef=[],
+               node_state=[0, 1], n_states=2, act_const=[0.0, 1.0], act_param=[-1, -1], tsat_param=-1,
+               tsat_const=1.0)
+    site = dict(start=0, width=2, e_offset=0, eps_offset=8)
+    meas = dict(kind="sortseq", n_bins=2, hidden=1, offset=9)
+    top = dict(n_params=17, alphabet_size=4, length=10)
+    for k, v in change.items():
+        for d in (net, site, meas, top):
+            if k in d:
+                d[k] = v
+    return _core.Model(sites=[_core.Site(**site)], gpmap=_core.Network(**net), measurement=_core.Measurement(**meas),
+                       **top)
+
+
+def test_model_checks():
+    assert _model().n_nodes == 2
     for change, msg in [
-        (dict(sites=[(9, 2, 0, 8)]), "lies outside the sequence"),
-        (dict(sites=[(0, 3, 0, 8)]), "does not fit in theta"),
+        (dict(start=9), "lie outside the sequence"),
+        (dict(width=5), "does not fit in theta"),
         (dict(a_site=[1]), "is not a site index"),
-        (dict(a_ptr=[0, 1]), "n_nodes \\+ 1"),
+        (dict(a_ptr=[0, 1]), "a_ptr must have 3 entries"),
         (dict(node_state=[0, 0]), "state 1 has no node"),
         (dict(node_state=[0, 2]), "belongs to state 2"),
-        (dict(b_ptr=[0, 0, 1], b_param=[9], b_coef=[1.0]), "outside theta"),
-        (dict(act_param=[-1, 12]), "activity of node 1"),
+        (dict(b_ptr=[0, 0, 1], b_param=[17], b_coef=[1.0]), "outside theta"),
+        (dict(act_param=[-1, 20]), "activity of node 1"),
         (dict(alphabet_size=0), "alphabet_size"),
+        (dict(offset=12), "does not fit in theta"),
+        (dict(n_bins=1), "at least 2 bins"),
+        (dict(hidden=0), "hidden must be >= 1"),
     ]:
-        with pytest.raises(ValueError, match=msg):
-            _core.Network(**{**base, **change})
+        with pytest.raises(cisreg.InputError, match=msg):
+            _model(**change)
 
 
-def test_measurement_checks(lac, data):
+def test_errors_are_input_errors(lac, data):
+    """Input errors raised in C++ arrive as cisreg.InputError (a ValueError)."""
     codes, counts = data
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(cisreg.InputError, match="codes: expected dtype uint8"):
+        call(lac, codes.astype(np.int8), counts)
+    with pytest.raises(cisreg.InputError, match="unknown"):
         _core.Measurement("poisson")
-    m = _core.Measurement("sortseq", n_bins=10, hidden=50, offset=lac.layout.size - 5)
-    with pytest.raises(ValueError, match="do not fit in theta"):
-        _core.loss_and_grad(lac.compiled.network, m, codes, counts, lac.theta)
-    with pytest.raises(ValueError, match="at least 2 bins"):
-        _core.loss_and_grad(lac.compiled.network, _core.Measurement("sortseq", 1, 3, 0), codes,
-                            np.ascontiguousarray(counts[:, :1]), lac.theta)

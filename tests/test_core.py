@@ -14,7 +14,7 @@ from cisreg.models import Model, preset
 
 def _loss(model, codes, targets, theta, rows=None, n_threads=1):
     c = model.compiled
-    return _core.loss_and_grad(c.network, c.measurement, codes, targets, theta, rows, n_threads, False)[0]
+    return _core.loss_and_grad(c.core, codes, targets, theta, rows, n_threads, False)[0]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -22,13 +22,13 @@ def test_forward_matches_reference(seed):
     rng = np.random.default_rng(seed)
     model = random_model(rng, scale=2.0)
     codes, targets = random_data(rng, model, 57)
-    phi, dG, logp, logZ = _core.phi(model.compiled.network, codes, model.theta, None, 1, True)
+    phi, dG, logp, logZ = _core.phi(model.core, codes, model.theta, None, 1, True)
     rphi, rlogp, rlogZ, rdG = ref.thermo_phi(model.spec, model.layout, model.theta, codes)
     np.testing.assert_allclose(dG, rdG, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(logZ, rlogZ, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(logp, rlogp, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(phi, rphi, rtol=1e-10, atol=1e-14)
-    loss, _, rows_nll = _core.loss_and_grad(model.compiled.network, model.compiled.measurement, codes, targets,
+    loss, _, rows_nll = _core.loss_and_grad(model.core, codes, targets,
                                             model.theta, None, 1, False, None, True)
     rnll = ref.nll_rows(model.spec, model.layout, model.theta, rphi, targets)
     np.testing.assert_allclose(rows_nll, rnll, rtol=1e-10, atol=1e-12)
@@ -80,22 +80,22 @@ def test_gradient_ge(noise):
                       rtol=1e-6, atol=1e-7)
 
 
-def test_network_vjp_in_isolation():
-    """The linear probe measurement gives d(sum_i w_i phi_i)/d theta: the network's VJP."""
+def test_phi_vjp_in_isolation():
+    """phi_vjp gives d(sum_i w_i phi_i)/d theta: the G-P map's VJP without a measurement."""
     rng = np.random.default_rng(5)
     model = random_model(rng, n_sites=3, n_states=6, learn_activity=True)
     codes, _ = random_data(rng, model, 64)
-    w = rng.normal(size=(64, 1))
-    lin = _core.Measurement("linear")
-    net = model.compiled.network
-    loss, g = _core.loss_and_grad(net, lin, codes, w, model.theta)
-    phi = model.x_to_phi(codes)
-    assert loss == pytest.approx(float(w[:, 0] @ phi), rel=1e-12)
+    w = rng.normal(size=64)
+    g = model.phi_vjp(codes, w)
 
     def f(th):
-        return float(w[:, 0] @ ref.thermo_phi(model.spec, model.layout, th, codes)[0])
+        return float(w @ ref.thermo_phi(model.spec, model.layout, th, codes)[0])
 
     check_coordinates(f, g, model.theta, range(model.layout.size), rtol=1e-6, atol=1e-8)
+    rows = np.array([3, 1, 60], np.int64)
+    g_rows = model.phi_vjp(codes, w[:3], rows)
+    check_coordinates(lambda th: float(w[:3] @ ref.thermo_phi(model.spec, model.layout, th, codes[rows])[0]),
+                      g_rows, model.theta, range(model.layout.size), rtol=1e-6, atol=1e-8)
 
 
 def test_lac_gradient_by_block(rng):
@@ -123,7 +123,7 @@ def test_extreme_energies(energy, rng):
         lay.view(th, f"E.{s.name}")[...] = 0.0
         lay.view(th, f"eps.{s.name}")[...] = energy
     codes, targets = random_data(rng, model, 50)
-    phi, dG, logp, logZ = _core.phi(model.compiled.network, codes, th, None, 1, True)
+    phi, dG, logp, logZ = _core.phi(model.core, codes, th, None, 1, True)
     assert np.all(np.isfinite(phi)) and np.all(np.isfinite(logZ))
     np.testing.assert_allclose(dG, energy)
     rphi, rlogp, rlogZ, _ = ref.thermo_phi(model.spec, lay, th, codes)
@@ -171,13 +171,13 @@ def test_threads_give_identical_results(rng):
     codes = rng.integers(0, 4, (3000, 75), dtype=np.uint8)
     counts = rng.poisson(0.3, (3000, 10)).astype(np.float64)
     c = model.compiled
-    r1 = _core.loss_and_grad(c.network, c.measurement, codes, counts, model.theta, None, 1)
-    r2 = _core.loss_and_grad(c.network, c.measurement, codes, counts, model.theta, None, 2)
-    r3 = _core.loss_and_grad(c.network, c.measurement, codes, counts, model.theta, None, 3)
+    r1 = _core.loss_and_grad(c.core, codes, counts, model.theta, None, 1)
+    r2 = _core.loss_and_grad(c.core, codes, counts, model.theta, None, 2)
+    r3 = _core.loss_and_grad(c.core, codes, counts, model.theta, None, 3)
     assert r1[0] == r2[0] == r3[0]
     assert np.array_equal(r1[1], r2[1]) and np.array_equal(r1[1], r3[1])
-    p1 = _core.phi(c.network, codes, model.theta, None, 1)
-    p2 = _core.phi(c.network, codes, model.theta, None, 2)
+    p1 = _core.phi(c.core, codes, model.theta, None, 1)
+    p2 = _core.phi(c.core, codes, model.theta, None, 2)
     assert np.array_equal(p1, p2)
 
 
@@ -190,7 +190,7 @@ def test_energies_spanning_plus_minus_50_kT(rng):
         lay.view(th, f"E.{s.name}")[...] = rng.uniform(-50.0 / s.width, 50.0 / s.width, (s.width, 4))
         lay.view(th, f"eps.{s.name}")[...] = 0.0
     codes, targets = random_data(rng, model, 200)
-    phi, dG, _, logZ = _core.phi(model.compiled.network, codes, th, None, 1, True)
+    phi, dG, _, logZ = _core.phi(model.core, codes, th, None, 1, True)
     assert dG.min() < -15 and dG.max() > 15
     rphi, _, rlogZ, _ = ref.thermo_phi(model.spec, lay, th, codes)
     np.testing.assert_allclose(phi, rphi, rtol=1e-10, atol=1e-14)

@@ -307,7 +307,7 @@ def kin_models() -> tuple[cisreg.Model, cisreg.Model]:
     lin = cisreg.Model(cisreg.spec_from_dict({**KSPEC, "kinetic": {**KSPEC["kinetic"], "solver": "linear"}}), seed=0)
     ka = cisreg.Model(cisreg.spec_from_dict({**KSPEC, "kinetic": {**KSPEC["kinetic"], "solver": "king-altman"}}),
                       seed=0)
-    assert lin.compiled.kinetic.use_linear and lin.layout.size == ka.layout.size
+    assert lin.compiled.info["solver"] == "linear" and lin.layout.size == ka.layout.size
     rng = np.random.default_rng(8)
     theta = rng.normal(0, 0.7, lin.layout.size)
     lin.theta[:] = theta
@@ -421,14 +421,14 @@ def test_core_phi_and_loss_random_arrays(net_model: cisreg.Model, data: st.DataO
     m = net_model
     P, bins = m.layout.size, m.spec.measurement.bins
     a = data.draw(arrays(P, bins))
-    net, meas = m.compiled.network, m.compiled.measurement
+    net = m.core
     args = (a["codes"], a["theta"], a["rows"], a["n_threads"])
     valid = _inputs_valid(a, P)
     if not valid:
         with pytest.raises((ValueError, TypeError)):
             _core.phi(net, *args)
         with pytest.raises((ValueError, TypeError)):
-            _core.loss_and_grad(net, meas, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
+            _core.loss_and_grad(net, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
         return
     sel = _selected(a)
     codes_c, theta_c = np.array(a["codes"]), np.array(a["theta"])
@@ -436,14 +436,14 @@ def test_core_phi_and_loss_random_arrays(net_model: cisreg.Model, data: st.DataO
     np.testing.assert_allclose(_core.phi(net, *args), phi_ref, rtol=1e-10, atol=1e-13)
     if not _targets_valid(a, bins):
         with pytest.raises(ValueError):
-            _core.loss_and_grad(net, meas, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
+            _core.loss_and_grad(net, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
         return
     tg_c = np.array(a["targets"])
-    loss, grad = _core.loss_and_grad(net, meas, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
+    loss, grad = _core.loss_and_grad(net, a["codes"], a["targets"], a["theta"], a["rows"], a["n_threads"])
     nll_ref = ref.nll_rows(m.spec, m.layout, theta_c, phi_ref, tg_c[sel]).sum()
     np.testing.assert_allclose(loss, nll_ref, rtol=1e-9, atol=1e-11)
     rows_c = None if a["rows"] is None else np.array(a["rows"])
-    loss_c, grad_c = _core.loss_and_grad(net, meas, codes_c, tg_c, theta_c, rows_c, 1)
+    loss_c, grad_c = _core.loss_and_grad(net, codes_c, tg_c, theta_c, rows_c, 1)
     np.testing.assert_allclose(grad, grad_c, rtol=1e-10, atol=1e-12)
     assert np.all(np.asarray(a["theta"]) == theta_c)  # inputs are never written
 
@@ -454,29 +454,29 @@ def test_core_kinetic_random_arrays(kin_models: tuple[cisreg.Model, cisreg.Model
     lin, ka = kin_models
     P, bins = lin.layout.size, lin.spec.measurement.bins
     a = data.draw(arrays(P, bins))
-    knet = lin.compiled.kinetic._core_obj
+    knet = lin.core
     args = (a["codes"], a["theta"], a["rows"], a["n_threads"])
     if not _inputs_valid(a, P):
         with pytest.raises((ValueError, TypeError)):
-            _core.kinetic_phi(knet, *args)
+            _core.phi(knet, *args)
         with pytest.raises((ValueError, TypeError)):
-            _core.kinetic_loss_and_grad(knet, lin.compiled.measurement, a["codes"], a["targets"], a["theta"],
+            _core.loss_and_grad(knet, a["codes"], a["targets"], a["theta"],
                                         a["rows"], a["n_threads"])
         return
     sel = _selected(a)
     codes_c, theta_c = np.array(a["codes"]), np.array(a["theta"])
     # the King-Altman network of the same graph is an independent computation of the same steady state
-    phi_ka = _core.phi(ka.compiled.network, np.ascontiguousarray(codes_c[sel]), theta_c)
-    np.testing.assert_allclose(_core.kinetic_phi(knet, *args), phi_ka, rtol=1e-9, atol=1e-12)
+    phi_ka = _core.phi(ka.core, np.ascontiguousarray(codes_c[sel]), theta_c)
+    np.testing.assert_allclose(_core.phi(knet, *args), phi_ka, rtol=1e-9, atol=1e-12)
     if not _targets_valid(a, bins):
         with pytest.raises(ValueError):
-            _core.kinetic_loss_and_grad(knet, lin.compiled.measurement, a["codes"], a["targets"], a["theta"],
+            _core.loss_and_grad(knet, a["codes"], a["targets"], a["theta"],
                                         a["rows"], a["n_threads"])
         return
-    loss, _ = _core.kinetic_loss_and_grad(knet, lin.compiled.measurement, a["codes"], a["targets"], a["theta"],
+    loss, _ = _core.loss_and_grad(knet, a["codes"], a["targets"], a["theta"],
                                           a["rows"], a["n_threads"])
     rows_c = None if a["rows"] is None else np.array(a["rows"])
-    loss_ka, _ = _core.loss_and_grad(ka.compiled.network, ka.compiled.measurement, codes_c, np.array(a["targets"]),
+    loss_ka, _ = _core.loss_and_grad(ka.core, codes_c, np.array(a["targets"]),
                                      theta_c, rows_c, 1)
     np.testing.assert_allclose(loss, loss_ka, rtol=1e-9, atol=1e-11)
 

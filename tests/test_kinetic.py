@@ -50,7 +50,7 @@ def _pair(seed, n_states, flux):
     ka.layout.view(ka.theta, "t_sat")[...] = 1.3
     d["kinetic"]["solver"] = "linear"
     lin = Model(spec_from_dict(d), ka.theta.copy())
-    assert ka.compiled.kinetic.use_linear is False and lin.compiled.kinetic.use_linear is True
+    assert ka.compiled.info["solver"] == "king-altman" and lin.compiled.info["solver"] == "linear"
     codes = rng.integers(0, 4, (60, 16), dtype=np.uint8)
     counts = rng.poisson(1.0, (60, 3)).astype(np.float64)
     return ka, lin, codes, counts
@@ -60,8 +60,8 @@ def _pair(seed, n_states, flux):
 def test_solvers_agree(n_states, flux, seed):
     ka, lin, codes, counts = _pair(1000 * n_states + seed + 17 * flux, n_states, flux)
     np.testing.assert_allclose(lin.x_to_phi(codes), ka.x_to_phi(codes), rtol=1e-10, atol=1e-13)
-    _, logp_ka = _core.phi(ka.compiled.network, codes, ka.theta, None, 1, True)[0:3:2]
-    phi_l, logp_l = lin.compiled.kinetic.phi(lin.theta, codes, None, 1, True)
+    _, logp_ka = _core.phi(ka.core, codes, ka.theta, None, 1, True)[0:3:2]
+    phi_l, logp_l = _core.phi(lin.core, codes, lin.theta, None, 1, True)[0:3:2]
     np.testing.assert_allclose(np.exp(logp_l), np.exp(logp_ka), rtol=1e-9, atol=1e-13)
     l1, g1 = ka.loss(codes, counts, grad=True)
     l2, g2 = lin.loss(codes, counts, grad=True)
@@ -73,11 +73,11 @@ def test_solvers_agree(n_states, flux, seed):
 def test_linear_solver_gradient(flux):
     ka, lin, codes, counts = _pair(77 + flux, 4, flux)
     _, g = lin.loss(codes, counts, grad=True)
-    check_coordinates(lambda th: lin.compiled.kinetic.loss_and_grad(th, codes, counts, None, 1, False, False), g,
+    check_coordinates(lambda th: _core.loss_and_grad(lin.core, codes, counts, th, None, 1, False)[0], g,
                       lin.theta, range(lin.layout.size), rtol=1e-6, atol=1e-7)
     _, g = ka.loss(codes, counts, grad=True)
     c = ka.compiled
-    check_coordinates(lambda th: _core.loss_and_grad(c.network, c.measurement, codes, counts, th, None, 1, False)[0],
+    check_coordinates(lambda th: _core.loss_and_grad(c.core, codes, counts, th, None, 1, False)[0],
                       g, ka.theta, range(ka.layout.size), rtol=1e-6, atol=1e-7)
 
 
@@ -85,8 +85,8 @@ def test_linear_solver_threads_identical():
     _, lin, codes, counts = _pair(5, 5, True)
     big = np.ascontiguousarray(np.tile(codes, (50, 1)))
     bigc = np.ascontiguousarray(np.tile(counts, (50, 1)))
-    a = lin.compiled.kinetic.loss_and_grad(lin.theta, big, bigc, None, 1, True, False)
-    b = lin.compiled.kinetic.loss_and_grad(lin.theta, big, bigc, None, 2, True, False)
+    a = _core.loss_and_grad(lin.core, big, bigc, lin.theta, None, 1)
+    b = _core.loss_and_grad(lin.core, big, bigc, lin.theta, None, 2)
     assert a[0] == b[0] and np.array_equal(a[1], b[1])
 
 
@@ -159,7 +159,7 @@ def test_too_many_trees():
     with pytest.raises(ModelFileError, match="solver.*linear"):
         Model(spec_from_dict(_kin(states, trs, solver="king-altman", max_trees=1000)))
     m = Model(spec_from_dict(_kin(states, trs, solver="auto", max_trees=1000)))
-    assert m.compiled.kinetic.use_linear and m.compiled.info["solver"] == "linear"
+    assert m.compiled.info["solver"] == "linear"
     m2 = Model(spec_from_dict(_kin(states, trs, solver="auto", max_trees=200_000)), m.theta.copy())
     assert m2.compiled.info["trees"] == 7 * 7 ** 5
     codes = np.random.default_rng(0).integers(0, 4, (20, 10), dtype=np.uint8)

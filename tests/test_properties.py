@@ -23,7 +23,7 @@ def _setup(seed, n=40, **kw):
 @given(seeds)
 def test_state_probabilities_sum_to_one(seed):
     _, model, codes, _ = _setup(seed)
-    _, _, logp, logZ = _core.phi(model.compiled.network, codes, model.theta, None, 1, True)
+    _, _, logp, logZ = _core.phi(model.core, codes, model.theta, None, 1, True)
     np.testing.assert_allclose(np.exp(logp).sum(axis=1), 1.0, rtol=1e-12)
     # logZ >= the largest state log-weight
     dG = ref.site_energies(model.spec, model.layout, model.theta, codes)
@@ -39,7 +39,7 @@ def test_gauge_invariance(seed, c):
     pos = int(rng.integers(s.width))
     model.layout.view(th, f"E.{s.name}")[pos, :] += c
     model.layout.view(th, f"eps.{s.name}")[...] -= c
-    net = model.compiled.network
+    net = model.core
     a = _core.phi(net, codes, model.theta, None, 1, True)
     b = _core.phi(net, codes, th, None, 1, True)
     np.testing.assert_allclose(b[1], a[1], rtol=1e-9, atol=1e-9)  # dG unchanged
@@ -64,7 +64,7 @@ def test_shifting_every_state_energy(seed, c):
     codes = rng.integers(0, 4, (30, model.spec.length), dtype=np.uint8)
     th = model.theta.copy()
     model.layout.view(th, "eps.s0")[...] += c
-    net = model.compiled.network
+    net = model.core
     a = _core.phi(net, codes, model.theta, None, 1, True)
     b = _core.phi(net, codes, th, None, 1, True)
     np.testing.assert_allclose(b[3], a[3] - c, rtol=1e-10, atol=1e-9)
@@ -100,7 +100,7 @@ def test_one_and_two_threads_identical(seed, n):
     model = random_model(rng)
     codes, targets = random_data(rng, model, n)
     c = model.compiled
-    l1, g1 = _core.loss_and_grad(c.network, c.measurement, codes, targets, model.theta, None, 1)
-    l2, g2 = _core.loss_and_grad(c.network, c.measurement, codes, targets, model.theta, None, 2)
+    l1, g1 = _core.loss_and_grad(c.core, codes, targets, model.theta, None, 1)
+    l2, g2 = _core.loss_and_grad(c.core, codes, targets, model.theta, None, 2)
     assert l1 == l2
     assert np.array_equal(g1, g2)

@@ -1,7 +1,16 @@
-// The one place that chooses a device.
+// The one place that chooses where a kernel runs: the device, the compute precision and
+// the CPU instruction-set level. Every entry point of cisreg/ops.hpp comes through here.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
 #include "cisreg/error.hpp"
 #include "cisreg/ops.hpp"
+#include "kernels/common/measure_rows.hpp"
 #include "kernels/cpu/cpu.hpp"
+#include "kernels/cuda/cuda.hpp"
+#include "src/plan.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -9,66 +18,192 @@
 
 namespace cisreg {
 namespace {
-// Instruction-set level of this CPU: 4 = AVX-512, 3 = AVX2 + FMA, 0 = baseline.
-int cpu_level() {
+
+// Instruction-set level of this CPU.
+Isa detected_level() {
 #ifdef CISREG_HAVE_X86_LEVELS
-    static const int level = [] {
+    static const Isa level = [] {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-            return 4;
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 3;
-        return 0;
+            return Isa::X86V4;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::X86V3;
+        return Isa::Generic;
     }();
     return level;
 #else
-    return 0;
+    return Isa::Generic;
 #endif
+}
+
+// The level Isa::Auto means: the CPU's, unless CISREG_CPU_LEVEL names a lower one that is
+// compiled in (for benchmarking one machine's copies against each other).
+Isa auto_level() {
+    static const Isa level = [] {
+        const Isa hw = detected_level();
+        const char* env = std::getenv("CISREG_CPU_LEVEL");
+        if (!env || !*env) return hw;
+        for (int i = 0; i < n_cpu_levels(); ++i) {
+            const Isa l = cpu_level_at(i);
+            if (std::strcmp(env, isa_name(l)) == 0 && static_cast<int>(l) <= static_cast<int>(hw)) return l;
+        }
+        return hw;
+    }();
+    return level;
+}
+
+Isa resolve(Isa isa) {
+    if (isa == Isa::Auto) return auto_level();
+    if (static_cast<int>(isa) > static_cast<int>(detected_level()))
+        throw InputError(std::string("isa: this CPU cannot run the ") + isa_name(isa) + " kernels");
+    for (int i = 0; i < n_cpu_levels(); ++i)
+        if (cpu_level_at(i) == isa) return isa;
+    throw InputError(std::string("isa: the ") + isa_name(isa) + " kernels are not compiled into this build");
 }
 
 #ifdef CISREG_HAVE_X86_LEVELS
-#define CISREG_CPU_CALL(fn, ...)                                   \
-    (cpu_level() >= 4   ? cpu_v4::fn(__VA_ARGS__)                 \
-     : cpu_level() >= 3 ? cpu_v3::fn(__VA_ARGS__)                 \
-                        : cpu::fn(__VA_ARGS__))
+#define CISREG_CPU_CALL(isa, fn, ...)                                           \
+    (isa == Isa::X86V4   ? cpu_v4::fn(__VA_ARGS__)                              \
+     : isa == Isa::X86V3 ? cpu_v3::fn(__VA_ARGS__)                              \
+     : isa == Isa::Scalar ? cpu_scalar::fn(__VA_ARGS__)                         \
+                         : cpu::fn(__VA_ARGS__))
 #else
-#define CISREG_CPU_CALL(fn, ...) cpu::fn(__VA_ARGS__)
+#define CISREG_CPU_CALL(isa, fn, ...) (isa == Isa::Scalar ? cpu_scalar::fn(__VA_ARGS__) : cpu::fn(__VA_ARGS__))
 #endif
 
-[[noreturn]] void no_cuda() {
-    throw InputError("device: cisreg was built without CUDA (rebuild with CISREG_CUDA=ON)");
+void check_call(const Model& m, const SeqBatch& batch, const double* theta, const Exec& exec) {
+    if (batch.L != m.sites.length)
+        throw InputError("codes: sequences have length " + std::to_string(batch.L) + ", the model expects " +
+                         std::to_string(m.sites.length));
+    if (exec.n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(exec.n_threads));
+    if (batch.rows)
+        for (int64_t i = 0; i < batch.b; ++i)
+            if (batch.rows[i] < 0 || batch.rows[i] >= batch.n)
+                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(batch.rows[i]) +
+                                 " is out of range for " + std::to_string(batch.n) + " sequences");
+    for (int64_t i = 0; i < m.n_params; ++i)
+        if (!std::isfinite(theta[i]))
+            throw InputError("theta[" + std::to_string(i) + "] is " + (std::isnan(theta[i]) ? "NaN" : "infinite") +
+                             "; parameters must be finite (lower the learning rate or check the initial values)");
 }
+
+template <class T>
+void phi_t(const Model& m, const SeqBatch& batch, const double* theta, const Exec& exec, const PhiOut& out) {
+    const Plan<T> plan(m, theta);
+    if (exec.device == Device::CUDA) return cuda::phi_forward(plan, batch, exec, out);
+    const Isa isa = resolve(exec.isa);
+    CISREG_CPU_CALL(isa, phi_forward<T>, plan, batch, exec, out);
+}
+
+template <class T>
+double loss_t(const Model& m, const SeqBatch& batch, const Targets& tg, const double* weights, const double* theta,
+              const Exec& exec, double* grad, double* nll_rows) {
+    const Plan<T> plan(m, theta);
+    if (exec.device == Device::CUDA) return cuda::loss_and_grad(plan, batch, tg, weights, theta, exec, grad, nll_rows);
+    const Isa isa = resolve(exec.isa);
+    return CISREG_CPU_CALL(isa, loss_and_grad<T>, plan, batch, tg, weights, theta, exec, grad, nll_rows);
+}
+
+template <class T>
+void vjp_t(const Model& m, const SeqBatch& batch, const double* cot, const double* theta, const Exec& exec,
+           double* grad) {
+    const Plan<T> plan(m, theta);
+    if (exec.device == Device::CUDA) return cuda::phi_vjp(plan, batch, cot, theta, exec, grad);
+    const Isa isa = resolve(exec.isa);
+    CISREG_CPU_CALL(isa, phi_vjp<T>, plan, batch, cot, theta, exec, grad);
+}
+
 }  // namespace
 
-void phi_forward(const Network& net, const SeqBatch& batch, const double* theta, Exec exec, PhiOut out) {
-    switch (exec.device) {
-        case Device::CPU: return CISREG_CPU_CALL(phi_forward, net, batch, theta, exec, out);
-        case Device::CUDA: no_cuda();
+void phi_forward(const Model& m, const SeqBatch& batch, const double* theta, const Exec& exec, PhiOut out) {
+    check_call(m, batch, theta, exec);
+    if (exec.precision == Precision::F32)
+        phi_t<float>(m, batch, theta, exec, out);
+    else
+        phi_t<double>(m, batch, theta, exec, out);
+}
+
+double loss_and_grad(const Model& m, const SeqBatch& batch, const Targets& tg, const double* weights,
+                     const double* theta, const Exec& exec, double* grad, double* nll_rows) {
+    check_call(m, batch, theta, exec);
+    if (tg.cols != m.meas.n_targets())
+        throw InputError("targets: " + std::to_string(tg.cols) + " columns, the measurement needs " +
+                         std::to_string(m.meas.n_targets()));
+    if (exec.precision == Precision::F32) return loss_t<float>(m, batch, tg, weights, theta, exec, grad, nll_rows);
+    return loss_t<double>(m, batch, tg, weights, theta, exec, grad, nll_rows);
+}
+
+void phi_vjp(const Model& m, const SeqBatch& batch, const double* cot, const double* theta, const Exec& exec,
+             double* grad) {
+    check_call(m, batch, theta, exec);
+    if (exec.precision == Precision::F32)
+        vjp_t<float>(m, batch, cot, theta, exec, grad);
+    else
+        vjp_t<double>(m, batch, cot, theta, exec, grad);
+}
+
+void measurement_forward(const Model& m, const double* theta, const double* phi, int64_t b, double* out) {
+    const Plan<double> plan(m, theta);
+    if (m.meas.kind == MeasKind::SortSeq) {
+        const int32_t Y = m.meas.n_bins;
+        for (int64_t i = 0; i < b; ++i) rows::mpa_logp(plan.mpa, phi[i], out + i * Y);
+    } else {
+        std::vector<double> t(static_cast<size_t>(std::max(1, m.meas.hidden)));
+        for (int64_t i = 0; i < b; ++i) out[i] = rows::ge_g(plan.ge, phi[i], t.data());
     }
 }
 
-double loss_and_grad(const Network& net, const Measurement& meas, const SeqBatch& batch,
-                     const double* targets, const double* theta, Exec exec, double* grad,
-                     double* nll_rows) {
-    switch (exec.device) {
-        case Device::CPU: return CISREG_CPU_CALL(loss_and_grad, net, meas, batch, targets, theta, exec, grad, nll_rows);
-        case Device::CUDA: no_cuda();
-    }
-    return 0.0;
+int64_t chunk_rows(const Model& m) {
+    // work per row, in table lookups / hidden units: the rows must outweigh zeroing and
+    // summing a partial gradient of P entries per chunk
+    int64_t work = 1;
+    for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
+    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden : m.meas.hidden;
+    int64_t rows = 256;
+    while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
+    return rows;
 }
 
-void measurement_forward(const Measurement& meas, const double* theta, const double* phi, int64_t b,
-                         double* out) {
-    CISREG_CPU_CALL(measurement_forward, meas, theta, phi, b, out);
-}
-
-const char* cpu_kernel_level() {
-    switch (cpu_level()) {
-        case 4: return "x86-64-v4";
-        case 3: return "x86-64-v3";
-        default: return "baseline";
+void check_codes(int32_t alphabet_size, const SeqBatch& batch) {
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const uint8_t* x = batch.codes + batch.row(i) * batch.L;
+        uint8_t mx = 0;
+        for (int64_t p = 0; p < batch.L; ++p) mx = x[p] > mx ? x[p] : mx;  // vectorised scan first
+        if (mx < alphabet_size) continue;
+        for (int64_t p = 0; p < batch.L; ++p)
+            if (x[p] >= alphabet_size)
+                throw InputError("codes: row " + std::to_string(batch.row(i)) + ", position " + std::to_string(p) +
+                                 " holds code " + std::to_string(static_cast<int>(x[p])) +
+                                 ", outside the alphabet (codes must be < " + std::to_string(alphabet_size) +
+                                 "); encode sequences with cisreg.encode");
     }
 }
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Auto: return "auto";
+        case Isa::Scalar: return "scalar";
+        case Isa::Generic: return "generic";
+        case Isa::X86V3: return "x86-64-v3";
+        case Isa::X86V4: return "x86-64-v4";
+    }
+    return "?";
+}
+
+int n_cpu_levels() {
+#ifdef CISREG_HAVE_X86_LEVELS
+    return 4;
+#else
+    return 2;
+#endif
+}
+
+Isa cpu_level_at(int i) {
+    static const Isa levels[] = {Isa::Scalar, Isa::Generic, Isa::X86V3, Isa::X86V4};
+    return levels[i];
+}
+
+const char* cpu_kernel_level() { return isa_name(auto_level()); }
 
 bool has_openmp() {
 #ifdef _OPENMP
@@ -77,6 +212,8 @@ bool has_openmp() {
     return false;
 #endif
 }
+
+bool has_cuda() { return cuda::available(); }
 
 int max_threads() {
 #ifdef _OPENMP

@@ -1,6 +1,7 @@
-// Plain C++ driver (no Python): builds the lac promoter network, evaluates phi, the
-// sort-seq loss and its gradient, and checks the gradient against central differences
-// and the result against a different thread count. Exit status 0 on success.
+// Plain C++ driver (no Python): builds the lac promoter model, evaluates phi, the sort-seq
+// loss and its gradient in both precisions, and checks the gradient against central
+// differences, the result against a different thread count and every compiled CPU kernel
+// level against the one-row-at-a-time reference. Exit status 0 on success.
 //   cmake -S . -B build/cpp -DCISREG_PYTHON=OFF -DCISREG_BUILD_TESTS=ON && cmake --build build/cpp
 //   ctest --test-dir build/cpp
 #include <cmath>
@@ -9,36 +10,43 @@
 #include <vector>
 
 #include "cisreg/error.hpp"
-#include "cisreg/kinetic.hpp"
-#include "cisreg/network.hpp"
+#include "cisreg/model.hpp"
 #include "cisreg/ops.hpp"
 
 using namespace cisreg;
 
 static int failures = 0;
-#define CHECK(cond, ...)                         \
-    do {                                         \
-        if (!(cond)) {                           \
-            std::printf("FAIL %s: ", #cond);     \
-            std::printf(__VA_ARGS__);            \
-            std::printf("\n");                   \
-            ++failures;                          \
-        }                                        \
+#define CHECK(cond, ...)                     \
+    do {                                     \
+        if (!(cond)) {                       \
+            std::printf("FAIL %s: ", #cond); \
+            std::printf(__VA_ARGS__);        \
+            std::printf("\n");               \
+            ++failures;                      \
+        }                                    \
     } while (0)
 
 int main() {
     const int A = 4, L = 75, Y = 10, K = 8;
-    Network net;
-    net.alphabet_size = A;
-    net.length = L;
+    Model m;
+    m.sites.alphabet_size = A;
+    m.sites.length = L;
     int64_t p = 0;
-    Site crp{1, 26, p, p + 26 * A};
+    Site crp, rnap;
+    crp.start = 1;
+    crp.width = 26;
+    crp.e_offset = p;
+    crp.eps_offset = p + 26 * A;
     p += 26 * A + 1;
-    Site rnap{34, 41, p, p + 41 * A};
+    rnap.start = 34;
+    rnap.width = 41;
+    rnap.e_offset = p;
+    rnap.eps_offset = p + 41 * A;
     p += 41 * A + 1;
-    net.sites = {crp, rnap};
+    m.sites.sites = {crp, rnap};
     const int64_t dGI = p++, tsat = p++;
     // states: free, CRP, RNAP, CRP+RNAP (interaction dG_I); RNAP-bound states active
+    Network& net = m.net;
     net.a_ptr = {0, 0, 1, 2, 4};
     net.a_site = {0, 1, 0, 1};
     net.a_coef = {1, 1, 1, 1};
@@ -51,15 +59,14 @@ int main() {
     net.act_const = {0, 0, 1, 1};
     net.act_param = {-1, -1, -1, -1};
     net.tsat_param = tsat;
-    Measurement meas;
-    meas.kind = MeasKind::SortSeq;
-    meas.n_bins = Y;
-    meas.hidden = K;
-    meas.offset = p;
-    p += meas.n_params();
-    net.n_params = p;
-    check_network(net);
-    check_measurement(meas, net.n_params);
+    m.gp = GPKind::Network;
+    m.meas.kind = MeasKind::SortSeq;
+    m.meas.n_bins = Y;
+    m.meas.hidden = K;
+    m.meas.offset = p;
+    p += m.meas.n_params();
+    m.n_params = p;
+    check_model(m);
 
     std::mt19937_64 gen(1);
     std::normal_distribution<double> nrm(0.0, 0.5);
@@ -72,33 +79,62 @@ int main() {
     std::vector<double> counts(static_cast<size_t>(N * Y), 0.0);
     for (int64_t i = 0; i < N; ++i) counts[static_cast<size_t>(i * Y + static_cast<int64_t>(gen() % Y))] = 1.0;
     SeqBatch batch{codes.data(), N, L, nullptr, N};
+    Targets tg;
+    tg.f64 = counts.data();
+    tg.cols = Y;
 
     std::vector<double> phi(static_cast<size_t>(N));
     PhiOut out;
     out.phi = phi.data();
     Exec ex;
-    phi_forward(net, batch, theta.data(), ex, out);
+    phi_forward(m, batch, theta.data(), ex, out);
     for (double v : phi) CHECK(v >= 0.0 && v <= 1.0, "phi %g outside [0, 1]", v);
 
-    std::vector<double> g1(static_cast<size_t>(p), 0.0), g2(static_cast<size_t>(p), 0.0);
+    std::vector<double> g1(static_cast<size_t>(p)), g2(static_cast<size_t>(p));
+    for (Precision prec : {Precision::F64, Precision::F32}) {
+        ex.precision = prec;
+        ex.n_threads = 1;
+        const double l1 = loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g1.data(), nullptr);
+        ex.n_threads = 3;
+        const double l2 = loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g2.data(), nullptr);
+        CHECK(l1 == l2, "loss differs between 1 and 3 threads: %.17g vs %.17g", l1, l2);
+        CHECK(g1 == g2, "gradient differs between 1 and 3 threads");
+    }
+
+    // every compiled kernel level this CPU runs agrees with the one-row reference
     ex.n_threads = 1;
-    const double l1 = loss_and_grad(net, meas, batch, counts.data(), theta.data(), ex, g1.data(), nullptr);
-    ex.n_threads = 3;
-    const double l2 = loss_and_grad(net, meas, batch, counts.data(), theta.data(), ex, g2.data(), nullptr);
-    CHECK(l1 == l2, "loss differs between 1 and 3 threads: %.17g vs %.17g", l1, l2);
-    CHECK(g1 == g2, "gradient differs between 1 and 3 threads");
+    ex.precision = Precision::F64;
+    ex.isa = Isa::Scalar;
+    std::vector<double> gref(static_cast<size_t>(p));
+    const double lref = loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, gref.data(), nullptr);
+    for (int i = 0; i < n_cpu_levels(); ++i) {
+        ex.isa = cpu_level_at(i);
+        try {
+            const double l = loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g1.data(), nullptr);
+            double worst = 0.0, gmax = 0.0;
+            for (size_t j = 0; j < g1.size(); ++j) {
+                worst = std::fmax(worst, std::fabs(g1[j] - gref[j]));
+                gmax = std::fmax(gmax, std::fabs(gref[j]));
+            }
+            CHECK(std::fabs(l - lref) <= 1e-12 * std::fabs(lref), "%s: loss %.17g vs %.17g", isa_name(ex.isa), l, lref);
+            CHECK(worst <= 1e-11 * gmax, "%s: gradient differs by %g", isa_name(ex.isa), worst);
+        } catch (const InputError&) {  // a level this CPU cannot run
+        }
+    }
+    ex.isa = Isa::Auto;
 
     // central differences along a few coordinates of every block
-    ex.n_threads = 1;
-    const int64_t probe[] = {0, 5, crp.eps_offset, rnap.e_offset + 17, rnap.eps_offset, dGI, meas.offset,
-                             meas.offset + Y + 3, meas.offset + Y + Y * K + 2, p - 1};
+    const int64_t probe[] = {0, 5, crp.eps_offset, rnap.e_offset + 17, rnap.eps_offset, dGI, m.meas.offset,
+                             m.meas.offset + Y + 3, m.meas.offset + Y + Y * K + 2, p - 1};
+    loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g1.data(), nullptr);
     for (int64_t j : probe) {
         const double h = 1e-6;
         std::vector<double> tp = theta, tm = theta;
         tp[static_cast<size_t>(j)] += h;
         tm[static_cast<size_t>(j)] -= h;
-        const double fd = (loss_and_grad(net, meas, batch, counts.data(), tp.data(), ex, nullptr, nullptr) -
-                           loss_and_grad(net, meas, batch, counts.data(), tm.data(), ex, nullptr, nullptr)) / (2 * h);
+        const double fd = (loss_and_grad(m, batch, tg, nullptr, tp.data(), ex, nullptr, nullptr) -
+                           loss_and_grad(m, batch, tg, nullptr, tm.data(), ex, nullptr, nullptr)) /
+                          (2 * h);
         const double g = g1[static_cast<size_t>(j)];
         CHECK(std::fabs(g - fd) <= 1e-6 + 1e-6 * std::fabs(fd), "theta[%lld]: gradient %.10g vs %.10g",
               static_cast<long long>(j), g, fd);
@@ -108,7 +144,7 @@ int main() {
     codes[7] = 9;
     bool threw = false;
     try {
-        phi_forward(net, batch, theta.data(), ex, out);
+        phi_forward(m, batch, theta.data(), ex, out);
     } catch (const InputError&) {
         threw = true;
     }

@@ -20,14 +20,14 @@ except ImportError as err:  # pragma: no cover - only without a build
         "`pip install .` from the source tree so that the C++ extension is built."
     ) from err
 
-__version__ = "0.1.0"
 
-from . import simulate  # noqa: E402
+from . import fit, simulate  # noqa: E402
+from ._version import __version__  # noqa: E402
 from ._threads import cuda_available, effective_n_threads  # noqa: E402
 from .data import Dataset, decode, encode, from_dataframe, load_example, read_sequences, read_table  # noqa: E402
 from .errors import DataWarning, InputError, ModelFileError  # noqa: E402
 from .fit.evaluate import evaluate  # noqa: E402
-from .fit.loop import FitResult, fit  # noqa: E402
+from .fit.result import FitResult  # noqa: E402
 from .models import Model, ModelSpec, preset, read_spec, spec_from_dict  # noqa: E402
 from .models.io import load_model as load  # noqa: E402
 from .models.io import save_model as save  # noqa: E402

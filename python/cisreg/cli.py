@@ -129,7 +129,7 @@ class _signals_deferred:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .data.table import load_example, read_table
+    from .data.readers import load_example, read_table
     from .errors import DataWarning, InputError
     from .fit.evaluate import evaluate
     from .fit.loop import fit
@@ -192,25 +192,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
-    from .data.table import read_sequences
+    from .data.readers import read_sequences
     from .models.io import atomic_write_bytes, load_model
-    from .models.spec import GE
 
     model = load_model(args.model_dir)
     x, codes = read_sequences(args.data, x_col=args.x_col, alphabet=model.alphabet)
     phi = model.x_to_phi(codes, n_threads=args.threads)
-    df = pd.DataFrame({"x": x, "phi": phi})
-    if isinstance(model.spec.measurement, GE):
-        df["yhat"] = model.phi_to_yhat(phi)
-    else:
-        df["ybar"] = model.phi_to_yhat(phi)  # mean bin under p(y | phi)
+    df = pd.DataFrame({"x": x, "phi": phi, **model.spec.measurement.prediction_columns(model, phi)})
     out = Path(args.out)
     atomic_write_bytes(out, df.to_csv(index=False, float_format="%.10g").encode())
     print(f"wrote {len(df)} predictions ({', '.join(df.columns)}) to {out}")
-    del np
     return 0
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data.table import Dataset, from_dataframe
+from .data.dataset import Dataset
+from .data.validate import from_dataframe
 from .errors import InputError
 from .models.model import Model
 

@@ -1,50 +1,104 @@
 // Entry points of the core. Callers allocate outputs; kernels fill them.
-// Preconditions that the check_* functions and the binding layer verify:
-// codes is [n, L] contiguous with L == net.length; rows (if any) lie in [0, n);
-// theta has net.n_params finite entries; targets is [n, meas.n_targets()].
+//
+// Preconditions (checked here, raising InputError): codes is [n, L] row-major with L ==
+// model length; rows (if any) lie in [0, n); theta has model.n_params finite entries;
+// targets is [n, meas.n_targets()]. A code outside the alphabet is reported with its row
+// and position. Every entry point goes through one dispatch point (src/dispatch.cpp),
+// which picks the device, the compute precision and the CPU instruction-set level.
 #pragma once
 #include <cstdint>
 
-#include "cisreg/network.hpp"
-#include "cisreg/view.hpp"
+#include "cisreg/model.hpp"
 
 namespace cisreg {
 
-struct PhiOut {
-    double* phi = nullptr;         // [b]        required
-    double* dG = nullptr;          // [b, S]     optional: site energies
-    double* state_logp = nullptr;  // [b, K]     optional: log state probabilities
-    double* logZ = nullptr;        // [b]        optional
+// A batch of sequences: codes [n, L] (uint8, row-major) and an optional row selection
+// rows [b]. With rows == nullptr the batch is every row 0..n-1.
+struct SeqBatch {
+    const uint8_t* codes = nullptr;  // [n, L]
+    int64_t n = 0;
+    int64_t L = 0;
+    const int64_t* rows = nullptr;   // [b] or nullptr
+    int64_t b = 0;
+
+    int64_t row(int64_t i) const { return rows ? rows[i] : i; }
 };
 
-// Forward pass of the network: phi (and optional residuals) for each row of the batch.
-void phi_forward(const Network& net, const SeqBatch& batch, const double* theta /*[P]*/,
-                 Exec exec, PhiOut out);
+// Measurements [n, cols] in float64 or float32, indexed by row like the codes (or, with
+// by_position, by position in the batch).
+struct Targets {
+    const double* f64 = nullptr;
+    const float* f32 = nullptr;
+    int64_t cols = 0;
+    bool by_position = false;
+    double at(int64_t row, int64_t c) const {
+        return f64 ? f64[row * cols + c] : static_cast<double>(f32[row * cols + c]);
+    }
+};
 
-// Summed negative log-likelihood over the batch and, if grad != nullptr, its gradient
-// with respect to theta, *accumulated* into grad [P]. nll_rows [b] (optional) receives
-// the per-row NLL. Reductions run over fixed chunks of rows in a fixed order, so the
-// result does not depend on the number of threads.
-double loss_and_grad(const Network& net, const Measurement& meas, const SeqBatch& batch,
-                     const double* targets /*[n, T]*/, const double* theta /*[P]*/, Exec exec,
-                     double* grad /*[P] or null*/, double* nll_rows /*[b] or null*/);
+enum class Device : int32_t { CPU = 0, CUDA = 1 };
+enum class Precision : int32_t { F64 = 0, F32 = 1 };  // compute type; gradients accumulate in float64
 
-// The measurement process alone, for inspection: for SortSeq out is [b, Y] of
-// log p(y | phi); for GE out is [b, 1] of g(phi) (yhat); Linear copies phi.
-void measurement_forward(const Measurement& meas, const double* theta, const double* phi /*[b]*/,
-                         int64_t b, double* out);
+// CPU kernel copies: kAuto picks the best this CPU runs.
+enum class Isa : int32_t { Auto = -1, Scalar = 0, Generic = 1, X86V3 = 3, X86V4 = 4 };
+
+// How to run a kernel. Threads are an argument, never a global.
+struct Exec {
+    Device device = Device::CPU;
+    int n_threads = 1;
+    Precision precision = Precision::F64;
+    Isa isa = Isa::Auto;
+    void* stream = nullptr;
+};
+
+struct PhiOut {
+    double* phi = nullptr;         // [b]              required
+    double* dG = nullptr;          // [b, S]           optional: site energies
+    double* state_logp = nullptr;  // [b, K]           optional: log state probabilities
+    double* logZ = nullptr;        // [b]              optional (NaN for the linear kinetic solver)
+    double* placements = nullptr;  // [b, n_resid]     optional: occupancy of each placement of sliding sites
+};
+
+// Forward pass: phi (and optional details) for each row of the batch.
+void phi_forward(const Model& m, const SeqBatch& batch, const double* theta /*[P]*/, const Exec& exec,
+                 PhiOut out);
+
+// Summed negative log-likelihood over the batch, each row weighted by weights[row] (all 1
+// if weights is null), and, if grad != nullptr, its gradient with respect to theta,
+// OVERWRITTEN into grad [P]. nll_rows [b] (optional) receives the per-row weighted NLL.
+// Reductions run over fixed chunks of rows in a fixed order: the result does not depend on
+// the number of threads.
+double loss_and_grad(const Model& m, const SeqBatch& batch, const Targets& targets, const double* weights /*[n]*/,
+                     const double* theta /*[P]*/, const Exec& exec, double* grad /*[P] or null*/,
+                     double* nll_rows /*[b] or null*/);
+
+// Vector-Jacobian product of phi: grad [P] = sum_i cotangent[i] d phi_i / d theta
+// (overwritten), cotangent indexed by batch position [b].
+void phi_vjp(const Model& m, const SeqBatch& batch, const double* cotangent /*[b]*/, const double* theta,
+             const Exec& exec, double* grad /*[P]*/);
+
+// The measurement process alone: for SortSeq out is [b, Y] of log p(y | phi); for GE out
+// is [b, 1] of g(phi) (yhat).
+void measurement_forward(const Model& m, const double* theta, const double* phi /*[b]*/, int64_t b, double* out);
 
 // Throw InputError naming the first row and position of the batch whose code is not
 // below alphabet_size; return if there is none.
 void check_codes(int32_t alphabet_size, const SeqBatch& batch);
 
-// Chunk size of the deterministic reduction (rows per partial gradient buffer).
-constexpr int64_t kChunkRows = 256;
+// Rows per chunk of the deterministic reduction for this model (a multiple of 256 that
+// grows with the parameter count, so that zeroing and summing per-chunk partial gradients
+// stays cheap next to the work on the rows).
+int64_t chunk_rows(const Model& m);
 
-// Whether the core was built with OpenMP, and the default number of threads it sees.
+// Whether the core was built with OpenMP / CUDA, and what it sees.
 bool has_openmp();
-// Instruction-set level whose kernels run on this CPU ("x86-64-v4", "x86-64-v3", "baseline").
-const char* cpu_kernel_level();
+bool has_cuda();
 int max_threads();
+// Instruction-set level whose kernels run on this CPU under Isa::Auto ("x86-64-v4",
+// "x86-64-v3", "generic"), and the levels compiled in.
+const char* cpu_kernel_level();
+int n_cpu_levels();
+Isa cpu_level_at(int i);
+const char* isa_name(Isa isa);
 
 }  // namespace cisreg

@@ -1,140 +1,197 @@
-// Scalar math shared by the CPU and (future) CUDA kernels.
+// Elementary functions for every lane type (kernels/common/lanes.hpp): branch-free, so
+// that they vectorise across rows, and accurate to a few units in the last place of the
+// compute type (float or double). No exp() of an unbounded argument anywhere: arguments
+// are clamped, results below the smallest normal number are flushed to 0.
 #pragma once
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
-#if defined(__CUDACC__)
-#define CISREG_HD __host__ __device__ inline
-#else
-#define CISREG_HD inline
-#endif
-
-// The kernels that include these headers are compiled once per instruction-set level
-// (CMakeLists.txt: baseline, x86-64-v3, x86-64-v4) and linked into one library. Their
-// inline functions must not share mangled names across those copies, or the linker keeps
-// one copy for all (e.g. an AVX-512 body called from the baseline kernel). Every inline
-// function of math.hpp and rows.hpp therefore lives in an inline namespace named after the
-// instruction set it is compiled for; callers still write math::f / rows::f.
-#if defined(__AVX512F__)
-#define CISREG_ISA_NS isa_avx512
-#elif defined(__AVX2__) && defined(__FMA__)
-#define CISREG_ISA_NS isa_avx2
-#elif defined(__AVX__)
-#define CISREG_ISA_NS isa_avx
-#else
-#define CISREG_ISA_NS isa_base
-#endif
+#include "kernels/common/lanes.hpp"
 
 namespace cisreg::math {
 inline namespace CISREG_ISA_NS {
 
-// Reinterpret the bits of a value; a builtin so that loops around it still vectorise.
-template <class To, class From>
-CISREG_HD To bit_cast(const From& v) {
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_bit_cast)
-#define CISREG_HAVE_BIT_CAST 1
-    return __builtin_bit_cast(To, v);
-#endif
-#endif
-#ifndef CISREG_HAVE_BIT_CAST
-    To out;
-    std::memcpy(&out, &v, sizeof out);
-    return out;
-#endif
-}
-
 namespace detail {
-constexpr double kLog2e = 1.4426950408889634;
-constexpr double kLn2Hi = 6.93147180369123816490e-01;  // Cody-Waite split of ln 2
-constexpr double kLn2Lo = 1.90821492927058770002e-10;
-constexpr double kShift = 6755399441055744.0;          // 1.5 * 2^52: x + kShift rounds x to an integer
+template <class T>
+struct Consts;
+template <>
+struct Consts<double> {
+    static constexpr double kLog2e = 1.4426950408889634;
+    static constexpr double kLn2Hi = 6.93147180369123816490e-01;  // Cody-Waite split of ln 2
+    static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+    static constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52: x + kShift rounds x to an integer
+    static constexpr int kMant = 52;
+    static constexpr int kBias = 1023;
+    static constexpr double kExpLo = -700.0;  // exp flushed to 0 below (never a subnormal)
+    static constexpr double kExpHi = 700.0;   // arguments clamped above
+    static constexpr double kTanhClamp = 120.0;
+};
+template <>
+struct Consts<float> {
+    static constexpr float kLog2e = 1.44269504f;
+    static constexpr float kLn2Hi = 0.693145751953125f;
+    static constexpr float kLn2Lo = 1.428606765330187e-06f;
+    static constexpr float kShift = 12582912.0f;  // 1.5 * 2^23
+    static constexpr int kMant = 23;
+    static constexpr int kBias = 127;
+    static constexpr float kExpLo = -87.0f;
+    static constexpr float kExpHi = 87.0f;
+    static constexpr float kTanhClamp = 60.0f;
+};
 
-// Near-minimax polynomial for exp(r) on |r| <= ln2/2 (Chebyshev fit computed with mpmath at
-// 50 digits, coefficients rounded to double). Relative error of the polynomial (exact
-// arithmetic, rounded coefficients): 1.7e-17. p(0) == 1 exactly.
-CISREG_HD double exp_poly11(double r) {
-    double p = 2.5110037605963777e-08;
-    p = p * r + 2.763263963904103e-07;
-    p = p * r + 2.755724091857897e-06;
-    p = p * r + 2.4801485482328494e-05;
-    p = p * r + 0.00019841269890047113;
-    p = p * r + 0.0013888888952314775;
-    p = p * r + 0.008333333333319601;
-    p = p * r + 0.0416666666664881;
-    p = p * r + 0.1666666666666668;
-    p = p * r + 0.5000000000000019;
-    p = p * r + 1.0;
-    return p * r + 1.0;
+// exp(r) on |r| <= ln2/2. double: near-minimax degree-11 polynomial (Chebyshev fit at 50
+// digits, relative error 1.7e-17); float: degree-7 Taylor polynomial (5e-9). p(0) == 1.
+template <class R>
+CISREG_HD R exp_poly(R r) {
+    using T = scalar_of<R>;
+    if constexpr (std::is_same<T, double>::value) {
+        R p = Ops<R>::splat(2.5110037605963777e-08);
+        p = p * r + 2.763263963904103e-07;
+        p = p * r + 2.755724091857897e-06;
+        p = p * r + 2.4801485482328494e-05;
+        p = p * r + 0.00019841269890047113;
+        p = p * r + 0.0013888888952314775;
+        p = p * r + 0.008333333333319601;
+        p = p * r + 0.0416666666664881;
+        p = p * r + 0.1666666666666668;
+        p = p * r + 0.5000000000000019;
+        p = p * r + 1.0;
+        return p * r + 1.0;
+    } else {
+        R p = Ops<R>::splat(1.0f / 5040.0f);
+        p = p * r + 1.0f / 720.0f;
+        p = p * r + 1.0f / 120.0f;
+        p = p * r + 1.0f / 24.0f;
+        p = p * r + 1.0f / 6.0f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        return p * r + 1.0f;
+    }
 }
 }  // namespace detail
 
-// exp(x) for x <= 0 (small positive x from rounding are accurate too), branch-free so that
-// loops over it vectorise. Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then the
-// degree-11 polynomial above (relative error < 1e-16 before rounding). Results below
-// exp(-700) ~ 1e-304 are returned as 0 (never a subnormal), so 2^n can be built directly
-// from its exponent bits.
-CISREG_HD double exp_nonpos(double x) {
-    using namespace detail;
-    double t = x * kLog2e + kShift;  // round-to-nearest n, stored in the low mantissa bits
-    double n = t - kShift;
-    double r = x - n * kLn2Hi;
-    r = r - n * kLn2Lo;
-    const double p = exp_poly11(r);
-    // 2^n from its exponent bits; below -700 the result is flushed to 0 by masking
-    // (no select, so the loop stays branch-free and vectorises).
-    const uint64_t keep = 0u - static_cast<uint64_t>(x >= -700.0);
-    const uint64_t bits = ((bit_cast<uint64_t>(t) + 1023u) << 52) & keep;
-    return p * bit_cast<double>(bits);
+// exp(x) for any x: clamped above at kExpHi, flushed to 0 below kExpLo. Cody-Waite range
+// reduction x = n ln2 + r, |r| <= ln2/2, the polynomial above, and 2^n built from its
+// exponent bits (n stays inside the normal range, so no select is needed).
+template <class R>
+CISREG_HD R exp(R x) {
+    using O = Ops<R>;
+    using T = typename O::T;
+    using C = detail::Consts<T>;
+    using Us = typename O::Us;
+    const typename O::M keep = x >= C::kExpLo;
+    x = O::min(x, O::splat(C::kExpHi));
+    x = O::max(x, O::splat(C::kExpLo));
+    const R t = x * C::kLog2e + C::kShift;  // round-to-nearest n, kept in the low mantissa bits
+    const R n = t - C::kShift;
+    R r = x - n * C::kLn2Hi;
+    r = r - n * C::kLn2Lo;
+    const R p = detail::exp_poly(r);
+    const auto e = ((O::bits(t) + Us(C::kBias)) << C::kMant) & O::ones(keep);
+    return p * O::from_bits(e);
+}
+
+// log(x) for positive finite normal x: x = 2^e m with m in [sqrt(1/2), sqrt(2)), then
+// log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, by its odd series (double:
+// 11 terms, float: 5).
+template <class R>
+CISREG_HD R log(R x) {
+    using O = Ops<R>;
+    using T = typename O::T;
+    using C = detail::Consts<T>;
+    using Us = typename O::Us;
+    const Us mant_mask = (Us(1) << C::kMant) - Us(1);
+    const auto bx = O::bits(x);
+    auto ex = (bx >> C::kMant) - Us(C::kBias);
+    R m = O::from_bits((bx & mant_mask) | (Us(C::kBias) << C::kMant));  // [1, 2)
+    const typename O::M big = m > T(1.4142135623730951);
+    m = O::select(big, m * T(0.5), m);
+    ex = ex + (Us(1) & O::ones(big));
+    const R s = O::div(m - T(1), m + T(1));
+    const R s2 = s * s;
+    R p;
+    if constexpr (std::is_same<T, double>::value) {
+        p = O::splat(2.0 / 23.0);
+        p = p * s2 + 2.0 / 21.0;
+        p = p * s2 + 2.0 / 19.0;
+        p = p * s2 + 2.0 / 17.0;
+        p = p * s2 + 2.0 / 15.0;
+        p = p * s2 + 2.0 / 13.0;
+        p = p * s2 + 2.0 / 11.0;
+        p = p * s2 + 2.0 / 9.0;
+        p = p * s2 + 2.0 / 7.0;
+        p = p * s2 + 2.0 / 5.0;
+        p = p * s2 + 2.0 / 3.0;
+        p = p * s2 + 2.0;
+    } else {
+        p = O::splat(2.0f / 11.0f);
+        p = p * s2 + 2.0f / 9.0f;
+        p = p * s2 + 2.0f / 7.0f;
+        p = p * s2 + 2.0f / 5.0f;
+        p = p * s2 + 2.0f / 3.0f;
+        p = p * s2 + 2.0f;
+    }
+    const R e = O::to_real(ex);
+    return e * T(C::kLn2Hi) + (s * p + e * T(C::kLn2Lo));
+}
+
+// log(1 + q) for q >= 0, accurate also for tiny q: with u = 1 + q (rounded),
+// log1p(q) = log(u) q / (u - 1), and q itself where u == 1.
+template <class R>
+CISREG_HD R log1p(R q) {
+    using O = Ops<R>;
+    using T = typename O::T;
+    const R u = q + T(1);
+    const R d = u - T(1);
+    const typename O::M tiny = d == T(0);
+    const R ratio = O::div(q, O::select(tiny, O::splat(T(1)), d));
+    return O::select(tiny, q, log(u) * ratio);
 }
 
 // tanh(v ln2 / 2): the form the kernels use, with their tanh arguments pre-scaled by
-// 2 log2(e) (folded into the packed parameters; see kTanhScale). With m = round(|v|),
+// 2 log2(e) (kTanhScale, folded into the per-call parameters). With m = round(|v|),
 // f = |v| - m (exact, |f| <= 1/2) and s = 2^-m:
 //   tanh = sign(v) (1 - e) / (1 + e),   e = 2^-|v| = s 2^-f,   2^-f ~= (E - B) / (E + B),
-// where E + B = P(f) = 1 + c1 f + ... + c5 f^5 (E even, B odd in f), a [5/5] rational
-// approximation of the form P(-f) / P(f). Multiplying through by E + B,
+// where E + B = P(f) (E even, B odd in f), a rational approximation P(-f) / P(f). Then
 //   tanh = sign(v) ((E + B) - s (E - B)) / ((E + B) + s (E - B)):
 // one division serves both the exponential and the tanh ratio, the range reduction costs
-// additions only, s is built from exponent bits, and the whole is branch-free and
-// vectorises. |v| is clamped at 120 (s < 1e-36; tanh rounds to +-1 from |v| = 56 on), so
-// there is no exp of an unbounded argument and s is always a normal number.
-// Coefficients: minimax relative error of (E - B) / (E + B) against 2^-f on [-1/2, 1/2]
-// (Remez iteration at 50 digits with mpmath): 8.4e-19, 2.8e-18 after rounding them to
-// double, so only the rounding of the arithmetic is left.
-// Accuracy, measured against long-double tanhl, with and without FMA contraction:
-//   tanh_scaled(v) vs tanh(v ln2 / 2), 3.5e8 points (1e-6 grid over [-60, 60], 1e-8 grid
-//   over [-1, 1], 3e7 random points in [-70, 70], +-every power of two): max abs error 2.8e-16;
-//   tanh_fast(x) vs tanh(x), 3.3e8 points (1e-6 grid over [-40, 40], 1e-8 grid over [-1, 1],
-//   5e7 random points in [-25, 25], +-every power of two): max abs error 2.8e-16.
-// (The previous version, a degree-13 Taylor exp and a division per tanh: 1.7e-16.) The
-// relative error grows as |v| -> 0 (the absolute error stays ~1e-16), as for every
-// (1 - e) / (1 + e) form. A NaN argument is NOT propagated (the clamp maps it to 120):
-// callers check their inputs (the MPA kernel checks phi per row; tanh_fast restores NaN).
-CISREG_HD double tanh_scaled(double v) {
-    using namespace detail;
-    double ax = std::fabs(v);
-    ax = ax < 120.0 ? ax : 120.0;  // minpd
-    const double t = ax + kShift;  // m = round(|v|), kept in the low mantissa bits of t
-    const double m = t - kShift;
-    const double f = ax - m;       // exact
-    const double f2 = f * f;
-    const double E = (0.00022892663539235593 * f2 + 0.053382077015323263) * f2 + 1.0;
-    const double B = f * ((5.286682390363594e-06 * f2 + 0.004624790921597937) * f2 + 0.34657359027997264);
-    const double s = bit_cast<double>((uint64_t{1023} << 52) - (bit_cast<uint64_t>(t) << 52));
-    const double num = E + B, dif = E - B;
-    return std::copysign((num - s * dif) / (num + s * dif), v);
+// additions only, s is built from exponent bits, and the whole is branch-free.
+// double: a [5/5] minimax approximation (Remez at 50 digits; 2.8e-18 after rounding the
+// coefficients; measured max abs error of tanh 2.8e-16 against long double over 3.5e8
+// points); float: the [3/3] Pade approximant of 2^-f (6e-9). |v| is clamped (tanh rounds
+// to +-1 long before), so s is always a normal number. A NaN argument is not propagated:
+// callers check their inputs.
+template <class R>
+CISREG_HD R tanh_scaled(R v) {
+    using O = Ops<R>;
+    using T = typename O::T;
+    using C = detail::Consts<T>;
+    using Us = typename O::Us;
+    R ax = O::abs(v);
+    ax = O::min(ax, O::splat(C::kTanhClamp));
+    const R t = ax + C::kShift;  // m = round(|v|), kept in the low mantissa bits of t
+    const R m = t - C::kShift;
+    const R f = ax - m;  // exact
+    const R f2 = f * f;
+    R E, B;
+    if constexpr (std::is_same<T, double>::value) {
+        E = (f2 * 0.00022892663539235593 + 0.053382077015323263) * f2 + 1.0;
+        B = f * ((f2 * 5.286682390363594e-06 + 0.004624790921597937) * f2 + 0.34657359027997264);
+    } else {
+        E = f2 * 0.0480453014f + 1.0f;                             // 1 + (ln2)^2/10 f^2
+        B = f * (f2 * 0.00277520543f + 0.346573590f);              // (ln2/2) f + (ln2)^3/120 f^3
+    }
+    const R s = O::from_bits((Us(C::kBias) << C::kMant) - (O::bits(t) << C::kMant));
+    const R num = E + B, dif = E - B;
+    const R r = O::div(num - s * dif, num + s * dif);
+    return O::select(v < T(0), -r, r);
 }
 
 // 2 log2(e): tanh(z) = tanh_scaled(kTanhScale * z).
-constexpr double kTanhScale = 2.8853900817779268;
+template <class T>
+constexpr T kTanhScale = T(2.8853900817779268);
 
-// tanh(x) (the same approximation; the scaling adds one rounding of relative size 1e-16
-// to the argument, and an infinite scaled argument is handled).
-CISREG_HD double tanh_fast(double x) {
-    const double t = tanh_scaled(kTanhScale * x);
-    return x == x ? t : x;
+// tanh(x) (the same approximation).
+template <class R>
+CISREG_HD R tanh(R x) {
+    return tanh_scaled(x * kTanhScale<scalar_of<R>>);
 }
 
 }  // namespace CISREG_ISA_NS

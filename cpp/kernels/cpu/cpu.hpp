@@ -1,19 +1,23 @@
-// CPU implementations behind the dispatch in src/dispatch.cpp. network_cpu.cpp is
-// compiled for several instruction-set levels, each into its own namespace.
+// CPU back ends behind the dispatch in src/dispatch.cpp. kernels/cpu/engine.cpp is
+// compiled once per lane width / instruction-set level, each copy in its own namespace.
 #pragma once
 #include "cisreg/ops.hpp"
+#include "src/plan.hpp"
 
-#define CISREG_DECLARE_CPU(NS)                                                                       \
-    namespace cisreg::NS {                                                                           \
-    void phi_forward(const Network& net, const SeqBatch& batch, const double* theta, Exec exec,     \
-                     PhiOut out);                                                                    \
-    double loss_and_grad(const Network& net, const Measurement& meas, const SeqBatch& batch,        \
-                         const double* targets, const double* theta, Exec exec, double* grad,       \
-                         double* nll_rows);                                                          \
-    void measurement_forward(const Measurement& meas, const double* theta, const double* phi,       \
-                             int64_t b, double* out);                                                \
+#define CISREG_DECLARE_CPU(NS)                                                                                       \
+    namespace cisreg::NS {                                                                                           \
+    template <class T>                                                                                               \
+    void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out);              \
+    template <class T>                                                                                               \
+    double loss_and_grad(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, const double* weights,      \
+                         const double* theta, const Exec& exec, double* grad, double* nll_rows);                   \
+    template <class T>                                                                                               \
+    void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* theta,               \
+                 const Exec& exec, double* grad);                                                                    \
+    int lanes(Precision p);                                                                                          \
     }
 
+CISREG_DECLARE_CPU(cpu_scalar)
 CISREG_DECLARE_CPU(cpu)
 #ifdef CISREG_HAVE_X86_LEVELS
 CISREG_DECLARE_CPU(cpu_v3)

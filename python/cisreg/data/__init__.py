@@ -16,16 +16,9 @@ from __future__ import annotations
 
 from cisreg.data.alphabet import ALPHABETS, resolve_alphabet
 from cisreg.data.encode import decode, encode
-from cisreg.data.table import (
-    EXAMPLES,
-    SPLIT_NAMES,
-    Dataset,
-    example_path,
-    from_dataframe,
-    load_example,
-    read_sequences,
-    read_table,
-)
+from cisreg.data.dataset import SPLIT_NAMES, Dataset
+from cisreg.data.readers import EXAMPLES, example_path, load_example, read_sequences, read_table
+from cisreg.data.validate import from_dataframe
 
 __all__ = [
     "ALPHABETS",

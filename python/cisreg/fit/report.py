@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.table import Dataset
+from ..data.dataset import Dataset
 from ..models.model import Model, kT_in_kcal
-from .loop import FitResult
+from .result import FitResult
 
 
 def consensus_sequence(data: Dataset) -> str:
@@ -79,7 +79,7 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
         "status": status,
         "stop_reason": result.stop_reason,
         "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
-                  "nodes": model.compiled.network.n_nodes, "n_params": model.layout.size,
+                  "nodes": model.compiled.info.get("nodes", 0), "n_params": model.layout.size,
                   "compile": {k: v for k, v in model.compiled.info.items() if isinstance(v, (int, str))}},
         "data": {"source": data.source, "sequences": data.n, "length": data.length,
                  "training": int(len(data.indices("training"))), "validation": int(len(data.indices("validation"))),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from ..errors import ModelFileError
 from .params import ParamLayout
 from .spec import Kinetic, ModelSpec
@@ -131,9 +132,12 @@ def _edges(spec: ModelSpec, layout: ParamLayout) -> tuple[list[Edge], dict[str, 
     return edges, by_name
 
 
-def kinetic_nodes(spec: ModelSpec, layout: ParamLayout):  # type: ignore[no-untyped-def]
-    """Compile a kinetic spec: King-Altman tree nodes, or the linear-solver system."""
-    from .compile import NodeTable
+def kinetic_network(spec: ModelSpec, layout: ParamLayout) -> tuple[Any, tuple[str, ...], dict[str, Any]]:
+    """Compile a kinetic spec: a King-Altman network of spanning-tree nodes, or (beyond
+    ``max_trees``, or with ``"solver": "linear"``) the graph for the per-sequence linear
+    solver. Returns (builder, state names, info); ``builder.build(n_states, tsat_param)``
+    makes the core object."""
+    from .gpmap import NodeTable
 
     k = spec.gpmap
     assert isinstance(k, Kinetic)
@@ -141,7 +145,6 @@ def kinetic_nodes(spec: ModelSpec, layout: ParamLayout):  # type: ignore[no-unty
     edges, by_name = _edges(spec, layout)
     pairs = [(e.src, e.dst) for e in edges]
     check_strongly_connected(n, pairs, k.states)
-    # activity parameters
     occ_const = np.zeros(n)
     occ_param = np.full(n, -1, dtype=np.int64)
     st = {name: i for i, name in enumerate(k.states)}
@@ -159,8 +162,7 @@ def kinetic_nodes(spec: ModelSpec, layout: ParamLayout):  # type: ignore[no-unty
     if k.solver != "linear":
         try:
             trees_per_root = [spanning_trees(n, pairs, r, k.max_trees) for r in range(n)]
-            total = sum(len(t) for t in trees_per_root)
-            if total > k.max_trees:
+            if sum(len(t) for t in trees_per_root) > k.max_trees:
                 raise TooManyTrees
         except TooManyTrees:
             if k.solver == "king-altman":
@@ -168,16 +170,9 @@ def kinetic_nodes(spec: ModelSpec, layout: ParamLayout):  # type: ignore[no-unty
                                      "trees; raise kinetic.max_trees or use \"solver\": \"linear\" (a per-sequence "
                                      "linear solve of the same steady state)", key="kinetic.solver") from None
             trees_per_root = None
-    system = KineticSystem(spec, edges, occ_const, occ_param, flux_edges, layout)
-    nodes = NodeTable()
     if trees_per_root is None:
         info["solver"] = "linear"
-        system.use_linear = True
-        # a placeholder network (one node per state) keeps the compiled object uniform;
-        # phi and the loss go through the linear solver
-        for r in range(n):
-            nodes.add([], [], 0.0, r, occ_const[r], int(occ_param[r]))
-        return nodes, k.states, info, system
+        return KineticGraph(edges, occ_const, occ_param, flux_edges), k.states, info
     info["solver"] = "king-altman"
     info["trees"] = sum(len(t) for t in trees_per_root)
 
@@ -195,72 +190,38 @@ def kinetic_nodes(spec: ModelSpec, layout: ParamLayout):  # type: ignore[no-unty
                 a[s] = a.get(s, 0.0) - c  # h = b - sum_s A[n,s] dG_s and log k = kappa + c dG
         return list(a.items()), list(b.items()), const
 
+    nodes = NodeTable()
     for r in range(n):
         for tree in trees_per_root[r]:
             a, b, c = tree_node(tree)
-            nodes.add(a, b, c, r, occ_const[r], int(occ_param[r]))
+            nodes.add(a, b, c, r, float(occ_const[r]), int(occ_param[r]))
     for e in flux_edges:
         for tree in trees_per_root[edges[e].src]:
             a, b, c = tree_node(tree + [e])
             nodes.add(a, b, c, -1, 1.0, -1)
             info["flux_nodes"] = info.get("flux_nodes", 0) + 1
-    return nodes, k.states, info, system
+    return nodes, k.states, info
 
 
-class KineticSystem:
+@dataclass
+class KineticGraph:
     """The Markov graph of a kinetic model, for the per-sequence linear solver."""
 
-    def __init__(self, spec: ModelSpec, edges: list[Edge], occ_const: np.ndarray, occ_param: np.ndarray,
-                 flux_edges: list[int], layout: ParamLayout) -> None:
-        self.spec = spec
-        self.edges = edges
-        self.occ_const = occ_const
-        self.occ_param = occ_param
-        self.flux_edges = flux_edges
-        self.layout = layout
-        self.use_linear = False
-        self._core_obj: Any = None
-        self._meas: Any = None
+    edges: list[Edge]
+    occ_const: np.ndarray
+    occ_param: np.ndarray
+    flux_edges: list[int]
 
-    def core(self, n_params: int, tsat_param: int, meas: Any) -> Any:
-        from .. import _core
-
-        if self._core_obj is None:
-            sites = []
-            for s in self.spec.sites:
-                sites.append((s.start, s.width, self.layout[f"E.{s.name}"].offset,
-                              self.layout[f"eps.{s.name}"].offset))
-            e_ptr, e_site, e_coef = [0], [], []
-            for e in self.edges:
-                for s, c in e.energies:
-                    e_site.append(s)
-                    e_coef.append(c)
-                e_ptr.append(len(e_site))
-            self._core_obj = _core.KineticNet(
-                alphabet_size=len(self.spec.alphabet), length=self.spec.length, n_params=n_params, sites=sites,
-                n_states=len(self.spec.gpmap.states), edge_src=[e.src for e in self.edges],
-                edge_dst=[e.dst for e in self.edges], edge_kappa_param=[e.kappa_param for e in self.edges],
-                edge_kappa_const=[e.kappa_const for e in self.edges], e_ptr=e_ptr, e_site=e_site, e_coef=e_coef,
-                occ_const=list(self.occ_const), occ_param=[int(p) for p in self.occ_param],
-                flux_edges=list(self.flux_edges), tsat_param=tsat_param, tsat_const=1.0)
-            self._meas = meas
-        return self._core_obj
-
-    def bind(self, n_params: int, tsat_param: int, meas: Any) -> None:
-        self.core(n_params, tsat_param, meas)
-
-    def phi(self, theta: np.ndarray, codes: np.ndarray, rows: np.ndarray | None, n_threads: int,
-            details: bool = False) -> Any:
-        from .. import _core
-
-        return _core.kinetic_phi(self._core_obj, codes, theta, rows, n_threads, details)
-
-    def loss_and_grad(self, theta: np.ndarray, codes: np.ndarray, targets: np.ndarray, rows: np.ndarray | None,
-                      n_threads: int, grad: bool, per_row: bool) -> Any:
-        from .. import _core
-
-        out = _core.kinetic_loss_and_grad(self._core_obj, self._meas, codes, targets, theta, rows, n_threads,
-                                          grad, None, per_row)
-        if per_row:
-            return out if grad else (out[0], out[2])
-        return out if grad else out[0]
+    def build(self, n_states: int, tsat_param: int) -> _core.KineticNet:
+        e_ptr, e_site, e_coef = [0], [], []
+        for e in self.edges:
+            for s, c in e.energies:
+                e_site.append(s)
+                e_coef.append(c)
+            e_ptr.append(len(e_site))
+        return _core.KineticNet(
+            n_states=n_states, edge_src=[e.src for e in self.edges], edge_dst=[e.dst for e in self.edges],
+            edge_kappa_param=[e.kappa_param for e in self.edges], edge_kappa_const=[e.kappa_const for e in self.edges],
+            e_ptr=e_ptr, e_site=e_site, e_coef=e_coef, occ_const=[float(x) for x in self.occ_const],
+            occ_param=[int(p) for p in self.occ_param], flux_edges=list(self.flux_edges), tsat_param=tsat_param,
+            tsat_const=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,15 +13,29 @@ from .._threads import effective_n_threads
 from ..data.encode import encode
 from ..errors import InputError
 from .compile import Compiled, compile_spec, initial_theta
-from .spec import GE, ModelSpec, SortSeq
+from .params import ParamLayout
+from .spec import ModelSpec
+
+__all__ = ["DTYPES", "Model", "R_KCAL", "batch_rows", "check_dtype", "kT_in_kcal"]
 
 #: Gas constant in kcal / (mol K).
 R_KCAL = 1.987204259e-3
+
+#: Compute precisions of the kernels (gradients always accumulate in float64).
+DTYPES = ("float64", "float32")
 
 
 def kT_in_kcal(temperature_c: float = 37.0) -> float:
     """1 kT in kcal/mol at ``temperature_c`` degrees Celsius."""
     return R_KCAL * (temperature_c + 273.15)
+
+
+def check_dtype(dtype: Any) -> str:
+    """The name of a compute precision: ``"float64"`` or ``"float32"`` (numpy dtypes accepted)."""
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
 
 
 class Model:
@@ -29,24 +44,28 @@ class Model:
     Parameters
     ----------
     spec:
-        The model specification: a :class:`ModelSpec`, a model-file dict, a built-in
-        name (``"lac"``) or the path of a JSON/TOML model file.
+        The model specification: a :class:`ModelSpec`, a model-file dict, a built-in name
+        (``"lac"``) or the path of a JSON/TOML model file.
     theta:
         The flat parameter vector; if omitted, a random start from ``seed``.
     seed:
         Seed of the random initialisation (ignored when ``theta`` is given).
+
+    Every method that runs the kernels takes ``n_threads`` (default: all cores) and
+    ``dtype`` (the compute precision, ``"float64"`` by default; ``"float32"`` is about
+    twice as fast and accumulates gradients in float64 too).
     """
 
-    def __init__(self, spec: ModelSpec | dict[str, Any] | str, theta: np.ndarray | None = None, *, seed: int = 0) -> None:
+    def __init__(self, spec: ModelSpec | dict[str, Any] | str | Path, theta: np.ndarray | None = None, *,
+                 seed: int = 0) -> None:
         from .presets import resolve_spec
 
-        spec = resolve_spec(spec)
-        self.spec = spec
-        self.compiled: Compiled = compile_spec(spec)
+        self.spec: ModelSpec = resolve_spec(spec)
+        self.compiled: Compiled = compile_spec(self.spec)
         if theta is None:
             theta = initial_theta(self.compiled, np.random.default_rng(seed))
         try:
-            theta = np.ascontiguousarray(theta, dtype=np.float64)
+            theta = np.array(theta, dtype=np.float64, copy=True, order="C")
         except (TypeError, ValueError):
             raise InputError(f"theta must be an array of {self.compiled.layout.size} numbers, got "
                              f"{type(theta).__name__}") from None
@@ -55,13 +74,18 @@ class Model:
         if not np.all(np.isfinite(theta)):
             bad = int(np.flatnonzero(~np.isfinite(theta))[0])
             raise InputError(f"theta[{bad}] is not finite")
-        self.theta = theta
+        self.theta: np.ndarray = theta
         self.metadata: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ structure
     @property
-    def layout(self):  # type: ignore[no-untyped-def]
+    def layout(self) -> ParamLayout:
         return self.compiled.layout
+
+    @property
+    def core(self) -> _core.Model:
+        """The compiled core model the kernels run."""
+        return self.compiled.core
 
     @property
     def alphabet(self) -> str:
@@ -71,91 +95,83 @@ class Model:
     def state_names(self) -> tuple[str, ...]:
         return self.compiled.state_names
 
-    def _codes(self, x: Any) -> np.ndarray:
+    def codes(self, x: Any) -> np.ndarray:
+        """uint8 codes [N, L] of sequences (strings, or codes passed through)."""
         if isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2:
-            codes = x
+            codes = x  # used as is: a non-contiguous array is refused by the core, never copied
         else:
             codes = encode(x, self.alphabet)
         if codes.shape[1] != self.spec.length:
-            raise InputError(f"sequences have length {codes.shape[1]}, but the model expects "
-                             f"{self.spec.length}")
+            raise InputError(f"sequences have length {codes.shape[1]}, but the model expects {self.spec.length}")
         return codes
 
     # ------------------------------------------------------------------ forward
-    def x_to_phi(self, x: Any, *, n_threads: int | None = None) -> np.ndarray:
+    def x_to_phi(self, x: Any, *, n_threads: int | None = None, dtype: str = "float64") -> np.ndarray:
         """Activity phi of each sequence (strings or uint8 codes [N, L])."""
-        codes = self._codes(x)
-        if self.compiled.kinetic is not None and self.compiled.kinetic.use_linear:
-            return self.compiled.kinetic.phi(self.theta, codes, None, effective_n_threads(n_threads))
-        return _core.phi(self.compiled.network, codes, self.theta, None, effective_n_threads(n_threads))
+        out: np.ndarray = _core.phi(self.core, self.codes(x), self.theta, None, effective_n_threads(n_threads),
+                                    dtype=check_dtype(dtype))
+        return out
 
-    def x_to_details(self, x: Any, *, n_threads: int | None = None) -> dict[str, Any]:
-        """phi, site energies (kT), state probabilities and log Z, as DataFrames."""
-        codes = self._codes(x)
-        nt = effective_n_threads(n_threads)
-        kin = self.compiled.kinetic
-        if kin is not None and kin.use_linear:
-            phi, logp = kin.phi(self.theta, codes, None, nt, True)
-            from ..models.compile import site_energies_of
-
-            return {"phi": phi, "dG": pd.DataFrame(site_energies_of(self, codes),
-                                                   columns=[s.name for s in self.spec.sites]),
-                    "state_probs": pd.DataFrame(np.exp(logp), columns=list(self.state_names)), "logZ": None}
-        phi, dG, logp, logZ = _core.phi(self.compiled.network, codes, self.theta, None, nt, True)
-        return {
+    def x_to_details(self, x: Any, *, n_threads: int | None = None, dtype: str = "float64") -> dict[str, Any]:
+        """phi, site energies (kT), state probabilities and log Z, as DataFrames; for
+        models with sliding sites also the occupancy of every placement."""
+        codes = self.codes(x)
+        sliding = self.core.n_resid > 0
+        out = _core.phi(self.core, codes, self.theta, None, effective_n_threads(n_threads), True,
+                        placements=sliding, dtype=check_dtype(dtype))
+        phi, dG, logp, logZ = out[:4]
+        res: dict[str, Any] = {
             "phi": phi,
             "dG": pd.DataFrame(dG, columns=[s.name for s in self.spec.sites]),
             "state_probs": pd.DataFrame(np.exp(logp), columns=list(self.state_names)),
-            "logZ": logZ,
+            "logZ": None if self.compiled.info.get("solver") == "linear" else logZ,
         }
+        if sliding:
+            res["placements"] = pd.DataFrame(out[4], columns=self.placement_names())
+        return res
+
+    def placement_names(self) -> list[str]:
+        """Column names of the placement occupancies of sliding sites."""
+        return []
+
+    def phi_to_yhat(self, phi: np.ndarray) -> np.ndarray:
+        """The measurement process's prediction: g(phi) for GE models, the mean bin under
+        p(y | phi) for sort-seq models."""
+        return self.spec.measurement.yhat(self, phi)
 
     def p_of_y_given_phi(self, phi: np.ndarray) -> np.ndarray:
         """Sort-seq models: p(y | phi) for each phi, shape [len(phi), bins]."""
-        if not isinstance(self.spec.measurement, SortSeq):
+        fn = getattr(self.spec.measurement, "p_of_y_given_phi", None)
+        if fn is None:
             raise InputError("p_of_y_given_phi needs a sort-seq measurement process")
-        out = _core.measurement_forward(self.compiled.measurement, self.theta,
-                                        np.ascontiguousarray(phi, dtype=np.float64).ravel())
-        return np.exp(out)
-
-    def phi_to_yhat(self, phi: np.ndarray) -> np.ndarray:
-        """GE models: the global-epistasis prediction g(phi); sort-seq: mean bin under p(y|phi)."""
-        phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
-        if isinstance(self.spec.measurement, GE):
-            return _core.measurement_forward(self.compiled.measurement, self.theta, phi)[:, 0]
-        p = self.p_of_y_given_phi(phi)
-        return p @ np.arange(p.shape[1], dtype=np.float64)
+        out: np.ndarray = fn(self, phi)
+        return out
 
     def x_to_yhat(self, x: Any, *, n_threads: int | None = None) -> np.ndarray:
         return self.phi_to_yhat(self.x_to_phi(x, n_threads=n_threads))
 
     def targets_of(self, dataset: Any) -> np.ndarray:
         """The target array the measurement process needs from a Dataset."""
-        m = self.spec.measurement
-        if isinstance(m, SortSeq):
-            if dataset.counts is None:
-                raise InputError("this model has a sort-seq measurement but the data have no count "
-                                 "columns ct_0..; use a GE model for a continuous column y", source=dataset.source)
-            if dataset.counts.shape[1] != m.bins:
-                raise InputError(f"the data have {dataset.counts.shape[1]} count columns but the model has "
-                                 f"{m.bins} bins; set measurement.bins to {dataset.counts.shape[1]}",
-                                 source=dataset.source)
-            return dataset.counts
-        if dataset.y is None:
-            raise InputError("this model has a GE measurement but the data have no column y",
-                             source=dataset.source)
-        return dataset.y.reshape(-1, 1)
+        return self.spec.measurement.targets(dataset)
 
     def loss(self, codes: np.ndarray, targets: np.ndarray, rows: np.ndarray | None = None, *,
-             n_threads: int | None = None, grad: bool = False, per_row: bool = False) -> Any:
-        """Summed negative log-likelihood (nats) of the selected rows (and gradient)."""
-        nt = effective_n_threads(n_threads)
-        if self.compiled.kinetic is not None and self.compiled.kinetic.use_linear:
-            return self.compiled.kinetic.loss_and_grad(self.theta, codes, targets, rows, nt, grad, per_row)
-        out = _core.loss_and_grad(self.compiled.network, self.compiled.measurement, codes, targets,
-                                  self.theta, rows, nt, grad, None, per_row)
+             n_threads: int | None = None, grad: bool = False, per_row: bool = False,
+             weights: np.ndarray | None = None, dtype: str = "float64", grad_out: np.ndarray | None = None) -> Any:
+        """Summed negative log-likelihood (nats) of the selected rows; with ``grad`` also
+        its gradient, with ``per_row`` the per-row NLL (``(loss, grad)``, ``(loss,
+        per_row)`` or ``(loss, grad, per_row)``). ``weights`` [N] weight each row's NLL."""
+        out = _core.loss_and_grad(self.core, codes, targets, self.theta, rows, effective_n_threads(n_threads), grad,
+                                  grad_out, per_row, weights=weights, dtype=check_dtype(dtype))
         if per_row:
             return out if grad else (out[0], out[2])
         return out if grad else out[0]
+
+    def phi_vjp(self, codes: np.ndarray, cotangent: np.ndarray, rows: np.ndarray | None = None, *,
+                n_threads: int | None = None, dtype: str = "float64") -> np.ndarray:
+        """sum_i cotangent[i] d phi_i / d theta: the gradient of any function of phi."""
+        out: np.ndarray = _core.phi_vjp(self.core, codes, self.theta, np.ascontiguousarray(cotangent, np.float64),
+                                        rows, effective_n_threads(n_threads), dtype=check_dtype(dtype))
+        return out
 
     # ------------------------------------------------------------------ parameters
     def get_theta(self, *, gauge: str = "uniform", x_wt: str | None = None, units: str = "kT",
@@ -181,7 +197,7 @@ class Model:
         if gauge == "wt":
             if x_wt is None:
                 raise InputError("gauge='wt' needs x_wt, the reference sequence")
-            wt_codes = self._codes([x_wt])[0]
+            wt_codes = self.codes([x_wt])[0]
         elif gauge not in ("uniform", "none"):
             raise InputError(f"gauge must be 'uniform', 'wt' or 'none', got {gauge!r}")
         energies, offsets = {}, {}
@@ -200,8 +216,7 @@ class Model:
             energies[s.name] = pd.DataFrame(E * scale, columns=list(self.alphabet),
                                             index=pd.RangeIndex(s.start, s.start + s.width, name="position"))
             offsets[s.name] = eps * scale
-        scalars = {b.name: float(lay.view(th, b.name)) * (scale if b.kind == "interaction" else 1.0)
-                   for b in lay if b.kind == "interaction"}
+        scalars = {b.name: float(lay.view(th, b.name)) * scale for b in lay if b.kind == "interaction"}
         rates = {b.name.removeprefix("kappa."): float(lay.view(th, b.name)) for b in lay if b.kind == "rate"}
         acts = {b.name.removeprefix("act."): float(lay.view(th, b.name)) for b in lay if b.kind == "activity"}
         return {"units": units, "temperature_c": temperature_c, "gauge": gauge, "energies": energies,
@@ -211,7 +226,7 @@ class Model:
     def set_theta(self, *, energies: dict[str, Any] | None = None, offsets: dict[str, float] | None = None,
                   interactions: dict[str, float] | None = None, log_rates: dict[str, float] | None = None,
                   activities: dict[str, float] | None = None, units: str = "kT",
-                  temperature_c: float = 37.0) -> "Model":
+                  temperature_c: float = 37.0) -> Model:
         """Set physical parameters by name (the inverse of :meth:`get_theta` with
         ``gauge="none"``); returns the model.
 
@@ -257,23 +272,25 @@ class Model:
         lay = self.layout
         return {b.name: lay.view(self.theta, b.name).copy() for b in lay if b.kind == "measurement"}
 
-    def save(self, directory: Any, *, metadata: dict[str, Any] | None = None) -> Any:
+    def save(self, directory: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
         """Write model.json + params.npz into ``directory`` (atomically)."""
         from .io import save_model
 
         return save_model(self, directory, metadata=metadata if metadata is not None else self.metadata)
 
-    def copy(self) -> "Model":
-        return Model(self.spec, self.theta.copy())
+    def copy(self) -> Model:
+        m = Model(self.spec, self.theta)
+        m.metadata = dict(self.metadata)
+        return m
 
     def __repr__(self) -> str:
         sites = ", ".join(f"{s.name}[{s.start}:{s.start + s.width}]" for s in self.spec.sites)
         info = self.compiled.info
         solver = f", solver: {info['solver']}" if "solver" in info else ""
         trees = f", spanning trees: {info['trees']}" if "trees" in info else ""
+        nodes = f", nodes: {info['nodes']}" if "nodes" in info else ""
         return (f"Model({self.spec.kind}, L={self.spec.length}, sites: {sites}, states: "
-                f"{len(self.state_names)}, nodes: {self.compiled.network.n_nodes}{solver}{trees}, "
-                f"params: {self.layout.size})")
+                f"{len(self.state_names)}{nodes}{solver}{trees}, params: {self.layout.size})")
 
 
 def batch_rows(rows: Sequence[int] | np.ndarray) -> np.ndarray:

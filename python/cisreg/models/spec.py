@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ModelFileError
+from .measurement import GE, MeasurementProcess, SortSeq, parse_measurement
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,199}$")
 ALPHABETS = {"ACGT": "ACGT", "DNA": "ACGT", "ACGU": "ACGU", "RNA": "ACGU"}
@@ -85,31 +86,12 @@ class Kinetic:
 
 
 @dataclass(frozen=True)
-class SortSeq:
-    """Sort-seq bins: MAVE-NN's measurement process approximation (MPA)."""
-
-    bins: int
-    hidden: int = 50
-
-
-@dataclass(frozen=True)
-class GE:
-    """Continuous measurements: global-epistasis nonlinearity plus noise."""
-
-    noise: str = "gaussian"
-    hidden: int = 20
-
-
-Measurement = Union[SortSeq, GE]
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     alphabet: str
     length: int
     sites: tuple[Site, ...]
     gpmap: Union[Thermodynamic, Kinetic]
-    measurement: Measurement
+    measurement: MeasurementProcess
     t_sat: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -151,11 +133,7 @@ class ModelSpec:
             act: dict[str, Any] = {"flux": list(k.flux)} if k.flux else {"states": dict(k.occupancy)}
             d["kinetic"] = {"states": list(k.states), "transitions": trs, "activity": act,
                             "solver": k.solver, "max_trees": k.max_trees}
-        m = self.measurement
-        if isinstance(m, SortSeq):
-            d["measurement"] = {"type": "sortseq", "bins": m.bins, "hidden": m.hidden}
-        else:
-            d["measurement"] = {"type": "ge", "noise": m.noise, "hidden": m.hidden}
+        d["measurement"] = self.measurement.to_dict()
         if self.t_sat != 1.0:
             d["t_sat"] = self.t_sat
         return d
@@ -209,7 +187,7 @@ def _short(v: Any) -> str:
 #: Parameter-block names and prefixes that user-chosen names (interaction energies,
 #: rate constants, activities) must not take.
 RESERVED = ("t_sat",)
-RESERVED_PREFIXES = ("E.", "eps.", "act.", "kappa.", "mpa.", "ge.")
+RESERVED_PREFIXES = ("E.", "eps.", "P.", "bias.", "act.", "kappa.", "mpa.", "ge.", "counts.")
 
 
 def _free_name(v: Any, key: str, source: str | None) -> str:
@@ -281,7 +259,7 @@ def spec_from_dict(d: Any, *, source: str | None = None) -> ModelSpec:
     else:
         gpmap = _parse_kinetic(d["kinetic"], site_names, source)
 
-    meas = _parse_measurement(d["measurement"], source)
+    meas = parse_measurement(d["measurement"], source)
     t_sat = _num(d.get("t_sat", 1.0), "t_sat", source)
     if t_sat <= 0:
         raise _err("t_sat", "must be positive", source)
@@ -389,22 +367,6 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
         raise _err("kinetic.solver", f"must be 'auto', 'king-altman' or 'linear', got {solver!r}", source)
     max_trees = _int(k.get("max_trees", 100_000), "kinetic.max_trees", 1, 100_000_000, source)
     return Kinetic(states, tuple(trs), tuple(occ), flux, solver, max_trees)
-
-
-def _parse_measurement(m: Any, source: str | None) -> Measurement:
-    if not isinstance(m, dict) or "type" not in m:
-        raise _err("measurement", "must be an object with a 'type': 'sortseq' or 'ge'", source)
-    if m["type"] == "sortseq":
-        m = _keys(m, "measurement", {"type", "bins", "hidden"}, {"bins"}, source)
-        return SortSeq(_int(m["bins"], "measurement.bins", 2, 1000, source),
-                       _int(m.get("hidden", 50), "measurement.hidden", 1, 10_000, source))
-    if m["type"] == "ge":
-        m = _keys(m, "measurement", {"type", "noise", "hidden"}, set(), source)
-        noise = m.get("noise", "gaussian")
-        if noise not in ("gaussian", "cauchy"):
-            raise _err("measurement.noise", f"must be 'gaussian' or 'cauchy', got {noise!r}", source)
-        return GE(noise, _int(m.get("hidden", 20), "measurement.hidden", 1, 10_000, source))
-    raise _err("measurement.type", f"must be 'sortseq' or 'ge', got {m['type']!r}", source)
 
 
 def read_spec(path: str | Path) -> ModelSpec:

@@ -1,0 +1,297 @@
+// Bindings of the kernels (cisreg/ops.hpp). Every argument is converted and checked while
+// the GIL is held; the kernels run with the GIL released and touch no Python object.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bindings/arrays.hpp"
+#include "cisreg/model.hpp"
+#include "cisreg/ops.hpp"
+
+namespace cisreg::bind {
+namespace {
+
+// Execution options common to the kernels.
+Exec make_exec(int n_threads, const std::string& dtype, const std::string& isa, const std::string& device) {
+    Exec e;
+    if (n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(n_threads));
+    e.n_threads = n_threads;
+    if (dtype == "float64")
+        e.precision = Precision::F64;
+    else if (dtype == "float32")
+        e.precision = Precision::F32;
+    else
+        throw InputError("dtype must be 'float64' or 'float32', got '" + dtype + "'");
+    if (device == "cpu")
+        e.device = Device::CPU;
+    else if (device == "cuda")
+        e.device = Device::CUDA;
+    else
+        throw InputError("device must be 'cpu' or 'cuda', got '" + device + "'");
+    e.isa = Isa::Auto;
+    if (isa != "auto") {
+        bool found = false;
+        for (int i = 0; i < n_cpu_levels(); ++i)
+            if (isa == isa_name(cpu_level_at(i))) {
+                e.isa = cpu_level_at(i);
+                found = true;
+            }
+        if (!found) throw InputError("isa '" + isa + "' is not one of the kernel levels of this build");
+    }
+    return e;
+}
+
+// Validated codes, theta and rows.
+struct Inputs {
+    py::array codes, theta;
+    std::vector<int64_t> rows;  // a private copy: Python code cannot change it while a kernel runs
+    SeqBatch batch;
+    const double* th = nullptr;
+    Inputs() = default;
+    Inputs(const Inputs&) = delete;
+    Inputs& operator=(const Inputs&) = delete;
+};
+
+void prepare(Inputs& in, const Model& m, const py::object& codes_o, const py::object& theta_o,
+             const py::object& rows_o) {
+    in.codes = checked<uint8_t>(codes_o, "codes", 2);
+    check_len(in.codes, 1, m.sites.length, "codes", "sequence length of the model");
+    in.theta = checked<double>(theta_o, "theta", 1);
+    check_len(in.theta, 0, m.n_params, "theta", "number of model parameters");
+    in.th = static_cast<const double*>(in.theta.data());
+    in.batch.codes = static_cast<const uint8_t*>(in.codes.data());
+    in.batch.n = in.codes.shape(0);
+    in.batch.L = in.codes.shape(1);
+    if (rows_o.is_none()) {
+        in.batch.rows = nullptr;
+        in.batch.b = in.batch.n;
+    } else {
+        py::array rows = checked<int64_t>(rows_o, "rows", 1);
+        const int64_t* rp = static_cast<const int64_t*>(rows.data());
+        in.rows.assign(rp, rp + rows.shape(0));
+        in.batch.rows = in.rows.data();
+        in.batch.b = rows.shape(0);
+        for (int64_t i = 0; i < in.batch.b; ++i)
+            if (in.rows[static_cast<size_t>(i)] < 0 || in.rows[static_cast<size_t>(i)] >= in.batch.n)
+                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.rows[static_cast<size_t>(i)]) +
+                                 " is out of range for " + std::to_string(in.batch.n) + " sequences");
+    }
+    check_codes(m.sites.alphabet_size, in.batch);  // every position, not only those inside site windows
+}
+
+// Targets [n, T] in float64 or float32, checked on the selected rows.
+Targets checked_targets(const Model& m, const SeqBatch& batch, const py::object& targets_o, py::array& keep) {
+    keep = as_array(targets_o, "targets", "float64 or float32");
+    Targets tg;
+    if (holds<double>(keep))
+        tg.f64 = static_cast<const double*>(keep.data());
+    else if (holds<float>(keep))
+        tg.f32 = static_cast<const float*>(keep.data());
+    else
+        throw InputError("targets: expected dtype float64 or float32, got " + std::string(py::str(keep.dtype())) +
+                         " (convert once with np.ascontiguousarray(targets, dtype=np.float64))");
+    check_layout(keep, "targets", 2, false);
+    check_len(keep, 0, batch.n, "targets", "one row per sequence in codes");
+    check_len(keep, 1, m.meas.n_targets(), "targets", "columns required by the measurement process");
+    tg.cols = m.meas.n_targets();
+    const bool counts = m.meas.counts();
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const int64_t r = batch.row(i);
+        for (int64_t j = 0; j < tg.cols; ++j) {
+            const double v = tg.at(r, j);
+            if (!std::isfinite(v))
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is not finite; remove or fix that measurement");
+            if (counts && v < 0)
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is a negative count; counts must be >= 0");
+        }
+    }
+    return tg;
+}
+
+const double* checked_weights(const SeqBatch& batch, const py::object& w_o, py::array& keep) {
+    if (w_o.is_none()) return nullptr;
+    keep = checked<double>(w_o, "weights", 1);
+    check_len(keep, 0, batch.n, "weights", "one weight per sequence in codes");
+    const double* w = static_cast<const double*>(keep.data());
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const double v = w[batch.row(i)];
+        if (!(std::isfinite(v) && v >= 0))
+            throw InputError("weights[" + std::to_string(batch.row(i)) + "] = " + std::to_string(v) +
+                             "; weights must be finite and >= 0");
+    }
+    return w;
+}
+
+// grad_out (overwritten in place) or a new array [P].
+py::array grad_array(const py::object& grad_out, int64_t P, const double* theta) {
+    py::array grad;
+    if (grad_out.is_none()) {
+        grad = py::array_t<double>(static_cast<py::ssize_t>(P));
+    } else {
+        grad = checked<double>(grad_out, "grad_out", 1, true);
+        check_len(grad, 0, P, "grad_out", "number of model parameters");
+    }
+    const size_t bytes = sizeof(double) * static_cast<size_t>(P);
+    if (overlaps(grad.mutable_data(), bytes, theta, bytes))
+        throw InputError("grad_out shares memory with theta; pass a separate array");
+    return grad;
+}
+
+}  // namespace
+
+void register_kernels(py::module_& m) {
+    m.def(
+        "phi",
+        [](const Model& md, const py::object& codes, const py::object& theta, const py::object& rows, int n_threads,
+           bool details, bool placements, const std::string& dtype, const std::string& isa,
+           const std::string& device) -> py::object {
+            const Exec exec = make_exec(n_threads, dtype, isa, device);
+            Inputs in;
+            prepare(in, md, codes, theta, rows);
+            const py::ssize_t b = static_cast<py::ssize_t>(in.batch.b);
+            py::array_t<double> phi(b);
+            PhiOut out;
+            out.phi = phi.mutable_data();
+            py::array_t<double> dG, logp, logZ, pl;
+            if (details) {
+                dG = py::array_t<double>({b, static_cast<py::ssize_t>(md.sites.n_sites())});
+                logp = py::array_t<double>({b, static_cast<py::ssize_t>(md.n_states())});
+                logZ = py::array_t<double>(b);
+                out.dG = dG.mutable_data();
+                out.state_logp = logp.mutable_data();
+                out.logZ = logZ.mutable_data();
+            }
+            if (placements) {
+                pl = py::array_t<double>({b, static_cast<py::ssize_t>(md.sites.n_resid())});
+                out.placements = pl.mutable_data();
+            }
+            {
+                py::gil_scoped_release release;  // no Python object is touched below
+                phi_forward(md, in.batch, in.th, exec, out);
+            }
+            if (!details && !placements) return std::move(phi);
+            py::list res;
+            res.append(phi);
+            if (details) {
+                res.append(dG);
+                res.append(logp);
+                res.append(logZ);
+            }
+            if (placements) res.append(pl);
+            return py::tuple(res);
+        },
+        py::arg("model"), py::arg("codes"), py::arg("theta"), py::arg("rows") = py::none(), py::arg("n_threads") = 1,
+        py::arg("details") = false, py::kw_only(), py::arg("placements") = false, py::arg("dtype") = "float64",
+        py::arg("isa") = "auto", py::arg("device") = "cpu",
+        "phi [b] for each selected row; details=True adds (dG [b,S], log state probabilities [b,K], logZ [b]); "
+        "placements=True adds the placement weights of sliding sites [b, n_resid].");
+
+    m.def(
+        "loss_and_grad",
+        [](const Model& md, const py::object& codes, const py::object& targets_o, const py::object& theta,
+           const py::object& rows, int n_threads, bool want_grad, const py::object& grad_out, bool per_row,
+           const py::object& weights_o, const std::string& dtype, const std::string& isa,
+           const std::string& device) -> py::object {
+            const Exec exec = make_exec(n_threads, dtype, isa, device);
+            Inputs in;
+            prepare(in, md, codes, theta, rows);
+            py::array keep_t, keep_w;
+            const Targets tg = checked_targets(md, in.batch, targets_o, keep_t);
+            const double* w = checked_weights(in.batch, weights_o, keep_w);
+            py::array grad;
+            double* gp = nullptr;
+            if (want_grad) {
+                grad = grad_array(grad_out, md.n_params, in.th);
+                gp = static_cast<double*>(grad.mutable_data());
+            }
+            py::array_t<double> nll_rows;
+            double* np = nullptr;
+            if (per_row) {
+                nll_rows = py::array_t<double>(static_cast<py::ssize_t>(in.batch.b));
+                np = nll_rows.mutable_data();
+            }
+            double loss;
+            {
+                py::gil_scoped_release release;  // no Python object is touched below
+                loss = loss_and_grad(md, in.batch, tg, w, in.th, exec, gp, np);
+            }
+            py::object g = want_grad ? py::object(grad) : py::object(py::none());
+            if (per_row) return py::make_tuple(loss, g, nll_rows);
+            return py::make_tuple(loss, g);
+        },
+        py::arg("model"), py::arg("codes"), py::arg("targets"), py::arg("theta"), py::arg("rows") = py::none(),
+        py::arg("n_threads") = 1, py::arg("want_grad") = true, py::arg("grad_out") = py::none(),
+        py::arg("per_row") = false, py::kw_only(), py::arg("weights") = py::none(), py::arg("dtype") = "float64",
+        py::arg("isa") = "auto", py::arg("device") = "cpu",
+        "Summed (weighted) negative log-likelihood over the selected rows and its gradient: (loss, grad); grad_out, "
+        "if given, is overwritten; per_row=True adds the per-row NLL.");
+
+    m.def(
+        "phi_vjp",
+        [](const Model& md, const py::object& codes, const py::object& theta, const py::object& cot_o,
+           const py::object& rows, int n_threads, const py::object& grad_out, const std::string& dtype,
+           const std::string& isa, const std::string& device) -> py::object {
+            const Exec exec = make_exec(n_threads, dtype, isa, device);
+            Inputs in;
+            prepare(in, md, codes, theta, rows);
+            py::array cot = checked<double>(cot_o, "cotangent", 1);
+            check_len(cot, 0, in.batch.b, "cotangent", "one value per selected row");
+            const double* c = static_cast<const double*>(cot.data());
+            for (int64_t i = 0; i < in.batch.b; ++i)
+                if (!std::isfinite(c[i])) throw InputError("cotangent[" + std::to_string(i) + "] is not finite");
+            py::array grad = grad_array(grad_out, md.n_params, in.th);
+            double* gp = static_cast<double*>(grad.mutable_data());
+            {
+                py::gil_scoped_release release;
+                phi_vjp(md, in.batch, c, in.th, exec, gp);
+            }
+            return grad;
+        },
+        py::arg("model"), py::arg("codes"), py::arg("theta"), py::arg("cotangent"), py::arg("rows") = py::none(),
+        py::arg("n_threads") = 1, py::arg("grad_out") = py::none(), py::kw_only(), py::arg("dtype") = "float64",
+        py::arg("isa") = "auto", py::arg("device") = "cpu",
+        "sum_i cotangent[i] d phi_i / d theta [P] (the vector-Jacobian product of phi).");
+
+    m.def(
+        "measurement_forward",
+        [](const Model& md, const py::object& theta_o, const py::object& phi_o) {
+            py::array theta = checked<double>(theta_o, "theta", 1);
+            check_len(theta, 0, md.n_params, "theta", "number of model parameters");
+            const double* th = static_cast<const double*>(theta.data());
+            for (int64_t i = 0; i < md.n_params; ++i)
+                if (!std::isfinite(th[i])) throw InputError("theta[" + std::to_string(i) + "] is not finite");
+            py::array phi = checked<double>(phi_o, "phi", 1);
+            const int64_t b = phi.shape(0);
+            const double* ph = static_cast<const double*>(phi.data());
+            for (int64_t i = 0; i < b; ++i)
+                if (!std::isfinite(ph[i])) throw InputError("phi[" + std::to_string(i) + "] is not finite");
+            const int64_t T = md.meas.n_targets();
+            py::array_t<double> out({static_cast<py::ssize_t>(b), static_cast<py::ssize_t>(T)});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                measurement_forward(md, th, ph, b, o);
+            }
+            return out;
+        },
+        py::arg("model"), py::arg("theta"), py::arg("phi"), "log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE.");
+
+    m.def("has_openmp", &has_openmp);
+    m.def("cuda_available", &has_cuda, "Whether this build has the CUDA back end and a device is visible.");
+    m.def("max_threads", &max_threads);
+    m.def("cpu_kernel_level", []() { return std::string(cpu_kernel_level()); },
+          "The CPU kernel level that isa='auto' runs.");
+    m.def(
+        "kernel_levels",
+        []() {
+            std::vector<std::string> out;
+            for (int i = 0; i < n_cpu_levels(); ++i) out.emplace_back(isa_name(cpu_level_at(i)));
+            return out;
+        },
+        "The CPU kernel levels compiled into this build (not all may run on this CPU).");
+}
+
+}  // namespace cisreg::bind

@@ -1,0 +1,146 @@
+#include "src/plan.hpp"
+
+#include <algorithm>
+
+#include "cisreg/ops.hpp"
+#include "kernels/common/math.hpp"
+
+namespace cisreg {
+
+template <class T>
+Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
+    const int64_t P = m.n_params;
+    th.resize(static_cast<size_t>(P));
+    for (int64_t i = 0; i < P; ++i) th[static_cast<size_t>(i)] = static_cast<T>(theta[i]);
+    const SiteModel& sm = m.sites;
+    sites.A = sm.alphabet_size;
+    sites.S = sm.n_sites();
+    sites.n_resid = sm.n_resid();
+    sites.site = sm.sites.data();
+    sites.pair_i = sm.pair_i.data();
+    sites.pair_j = sm.pair_j.data();
+    sites.comp = sm.complement.empty() ? nullptr : sm.complement.data();
+    sites.th = th.data();
+
+    if (m.gp == GPKind::Network) {
+        const Network& nw = m.net;
+        const int32_t nn = nw.n_nodes();
+        net_a_coef.assign(nw.a_coef.begin(), nw.a_coef.end());
+        net_B.resize(static_cast<size_t>(nn));
+        net_alpha.resize(static_cast<size_t>(nn));
+        for (int32_t n = 0; n < nn; ++n) {
+            const size_t un = static_cast<size_t>(n);
+            double b = nw.b_const[un];
+            for (int32_t j = nw.b_ptr[un]; j < nw.b_ptr[un + 1]; ++j)
+                b += nw.b_coef[static_cast<size_t>(j)] * theta[nw.b_param[static_cast<size_t>(j)]];
+            net_B[un] = static_cast<T>(b);
+            double a = nw.act_const[un];
+            if (nw.act_param[un] >= 0) a += theta[nw.act_param[un]];
+            net_alpha[un] = static_cast<T>(a);
+        }
+        net.nn = nn;
+        net.S = sm.n_sites();
+        net.K = nw.n_states;
+        net.flux = std::any_of(nw.node_state.begin(), nw.node_state.end(), [](int32_t s) { return s < 0; });
+        net.a_ptr = nw.a_ptr.data();
+        net.a_site = nw.a_site.data();
+        net.a_coef = net_a_coef.data();
+        net.B = net_B.data();
+        net.alpha = net_alpha.data();
+        net.state = nw.node_state.data();
+        net.tsat = static_cast<T>(nw.tsat_param >= 0 ? theta[nw.tsat_param] : nw.tsat_const);
+    } else {
+        const KineticNet& k = m.kin;
+        const int32_t E = k.n_edges();
+        kin_kappa.resize(static_cast<size_t>(E));
+        for (int32_t e = 0; e < E; ++e) {
+            const size_t ue = static_cast<size_t>(e);
+            kin_kappa[ue] = static_cast<T>(k.edge_kappa_param[ue] >= 0 ? theta[k.edge_kappa_param[ue]]
+                                                                         : k.edge_kappa_const[ue]);
+        }
+        kin_e_coef.assign(k.e_coef.begin(), k.e_coef.end());
+        kin_occ.resize(static_cast<size_t>(k.n_states));
+        for (int32_t i = 0; i < k.n_states; ++i) {
+            const size_t ui = static_cast<size_t>(i);
+            double a = k.occ_const[ui];
+            if (k.occ_param[ui] >= 0) a += theta[k.occ_param[ui]];
+            kin_occ[ui] = static_cast<T>(a);
+        }
+        kin.n = k.n_states;
+        kin.E = E;
+        kin.S = sm.n_sites();
+        kin.n_flux = static_cast<int32_t>(k.flux_edges.size());
+        kin.src = k.edge_src.data();
+        kin.dst = k.edge_dst.data();
+        kin.kappa = kin_kappa.data();
+        kin.e_ptr = k.e_ptr.data();
+        kin.e_site = k.e_site.data();
+        kin.e_coef = kin_e_coef.data();
+        kin.occ = kin_occ.data();
+        kin.flux = k.flux_edges.data();
+        kin.tsat = static_cast<T>(k.tsat_param >= 0 ? theta[k.tsat_param] : k.tsat_const);
+    }
+
+    const Measurement& ms = m.meas;
+    const double* mp = theta + ms.offset;
+    const T scale = math::kTanhScale<T>;
+    if (ms.kind == MeasKind::SortSeq) {
+        const int32_t Y = ms.n_bins, K = ms.hidden, J = Y * K;
+        meas_buf.resize(static_cast<size_t>(Y + 4 * J));
+        T* a = meas_buf.data();
+        T* cs = a + Y;
+        T* ds = cs + J;
+        T* b = ds + J;
+        T* bc = b + J;
+        const double* pa = mp;
+        const double* pb = pa + Y;
+        const double* pc = pb + J;
+        const double* pd = pc + J;
+        for (int32_t y = 0; y < Y; ++y) a[y] = static_cast<T>(pa[y]);
+        for (int32_t j = 0; j < J; ++j) {
+            cs[j] = scale * static_cast<T>(pc[j]);
+            ds[j] = scale * static_cast<T>(pd[j]);
+            b[j] = static_cast<T>(pb[j]);
+            bc[j] = static_cast<T>(pb[j] * pc[j]);
+        }
+        mpa.Y = Y;
+        mpa.K = K;
+        mpa.a = a;
+        mpa.cs = cs;
+        mpa.ds = ds;
+        mpa.b = b;
+        mpa.bc = bc;
+    } else {
+        const int32_t K = ms.hidden;
+        meas_buf.resize(static_cast<size_t>(4 * K));
+        T* cs = meas_buf.data();
+        T* ds = cs + K;
+        T* b = ds + K;
+        T* bc = b + K;
+        const double* pb = mp + 1;
+        const double* pc = pb + K;
+        const double* pd = pc + K;
+        for (int32_t k = 0; k < K; ++k) {
+            cs[k] = scale * static_cast<T>(pc[k]);
+            ds[k] = scale * static_cast<T>(pd[k]);
+            b[k] = static_cast<T>(pb[k]);
+            bc[k] = static_cast<T>(pb[k] * pc[k]);
+        }
+        const double ls = mp[1 + 3 * K];
+        ge.K = K;
+        ge.noise = ms.noise;
+        ge.a = static_cast<T>(mp[0]);
+        ge.log_sigma = static_cast<T>(ls);
+        ge.inv_var = static_cast<T>(std::exp(-2.0 * ls));
+        ge.cs = cs;
+        ge.ds = ds;
+        ge.b = b;
+        ge.bc = bc;
+    }
+    chunk_rows = cisreg::chunk_rows(m);
+}
+
+template struct Plan<float>;
+template struct Plan<double>;
+
+}  // namespace cisreg

@@ -1,0 +1,39 @@
+// The host-side plan of one call: a Model and a theta turned into plain views in the
+// compute type T (kernels/common/views.hpp). Everything that does not depend on the
+// sequence is evaluated here once: theta in T, the node constants of layers 2-4, the
+// rates' constants, the packed measurement parameters. Back ends run kernels on the
+// views (a CUDA back end copies the arrays to the device and re-points them).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cisreg/model.hpp"
+#include "kernels/common/views.hpp"
+
+namespace cisreg {
+
+template <class T>
+struct Plan {
+    const Model* model = nullptr;
+    std::vector<T> th;  // theta in T
+    SitesView<T> sites;
+    // G-P map (one of the two is used, after model->gp)
+    std::vector<T> net_a_coef, net_B, net_alpha;
+    NetView<T> net;
+    std::vector<T> kin_kappa, kin_e_coef, kin_occ;
+    KinView<T> kin;
+    // measurement
+    std::vector<T> meas_buf;
+    MpaView<T> mpa;
+    GeView<T> ge;
+    int64_t chunk_rows = 256;
+
+    Plan(const Model& m, const double* theta);
+    Plan(const Plan&) = delete;
+    Plan& operator=(const Plan&) = delete;
+};
+
+extern template struct Plan<float>;
+extern template struct Plan<double>;
+
+}  // namespace cisreg

@@ -1,0 +1,206 @@
+"""The :class:`Dataset`: a validated, encoded MPRA / sort-seq data set.
+
+The table schema is MAVE-NN's: a sequence column ``x``; measurements either as count
+columns ``ct_0 .. ct_{Y-1}`` (sort-seq bins) or as one continuous column ``y``; and an
+optional ``set`` column assigning each row to the training, validation or test set.
+Readers (:mod:`cisreg.data.readers`) and validation (:mod:`cisreg.data.validate`) build
+Datasets; nothing else does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cisreg.errors import InputError
+
+__all__ = ["SPLIT_NAMES", "SET_VALUES", "Dataset"]
+
+SPLIT_NAMES: tuple[str, ...] = ("training", "validation", "test")
+
+#: Accepted spellings (lower case) of the values of the ``set`` column.
+SET_VALUES: dict[str, int] = {
+    "training": 0,
+    "train": 0,
+    "validation": 1,
+    "valid": 1,
+    "val": 1,
+    "test": 2,
+}
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A validated, encoded MPRA / sort-seq data set.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        Upper-case sequences, str array [N], one per unique sequence, in file
+        order of first occurrence.
+    codes : numpy.ndarray
+        uint8 array [N, L], C-contiguous; the code of a letter is its index in
+        ``alphabet``.
+    alphabet : str
+        The letters in code order, ``"ACGT"`` or ``"ACGU"``.
+    counts : numpy.ndarray or None
+        Sort-seq read counts, float64 [N, Y], C-contiguous, integer-valued,
+        non-negative, no row all zero; ``None`` for continuous data.
+    y : numpy.ndarray or None
+        Continuous measurements, float64 [N], finite; ``None`` for sort-seq
+        data.
+    split : numpy.ndarray
+        int8 [N]: 0 = training, 1 = validation, 2 = test.
+    source : str
+        Where the data came from (a file path or ``"<DataFrame>"``).
+    notes : tuple of str
+        Human-readable notes on what the loader changed (duplicates
+        aggregated, lower case upper-cased, random split assigned, ...).
+    """
+
+    x: np.ndarray
+    codes: np.ndarray
+    alphabet: str
+    counts: np.ndarray | None
+    y: np.ndarray | None
+    split: np.ndarray
+    source: str
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = self.codes.shape[0] if getattr(self.codes, "ndim", 0) == 2 else -1
+        problems = []
+        if self.codes.dtype != np.uint8 or self.codes.ndim != 2:
+            problems.append("codes must be a uint8 array [N, L]")
+        elif not self.codes.flags.c_contiguous:
+            problems.append("codes must be C-contiguous")
+        if (self.counts is None) == (self.y is None):
+            problems.append("exactly one of counts and y must be given")
+        if self.counts is not None and (
+            self.counts.dtype != np.float64
+            or self.counts.ndim != 2
+            or self.counts.shape[0] != n
+            or not self.counts.flags.c_contiguous
+        ):
+            problems.append("counts must be a C-contiguous float64 array [N, Y]")
+        if self.y is not None and (
+            self.y.dtype != np.float64 or self.y.shape != (n,)
+        ):
+            problems.append("y must be a float64 array [N]")
+        if self.split.dtype != np.int8 or self.split.shape != (n,):
+            problems.append("split must be an int8 array [N]")
+        if np.shape(self.x) != (n,):
+            problems.append("x must be an array [N]")
+        if problems:
+            raise InputError(
+                "inconsistent Dataset: " + "; ".join(problems)
+                + "; build Datasets with read_table or from_dataframe",
+                source=self.source,
+            )
+
+    @property
+    def kind(self) -> str:
+        """``"sortseq"`` for count data, ``"continuous"`` for ``y`` data."""
+        return "sortseq" if self.counts is not None else "continuous"
+
+    @property
+    def n(self) -> int:
+        """Number of (unique) sequences."""
+        return int(self.codes.shape[0])
+
+    @property
+    def length(self) -> int:
+        """Sequence length L."""
+        return int(self.codes.shape[1])
+
+    @property
+    def n_bins(self) -> int | None:
+        """Number of sort-seq bins Y, or ``None`` for continuous data."""
+        return None if self.counts is None else int(self.counts.shape[1])
+
+    def indices(self, split: str) -> np.ndarray:
+        """Return the sorted row indices of one split.
+
+        Parameters
+        ----------
+        split : str
+            ``"training"`` (or ``"train"``), ``"validation"`` (or ``"val"``,
+            ``"valid"``) or ``"test"``; case-insensitive.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 array, sorted, C-contiguous.
+        """
+        key = split.strip().lower() if isinstance(split, str) else None
+        if key not in SET_VALUES:
+            raise InputError(
+                f"unknown split {split!r}; use 'training', 'validation' or "
+                "'test'",
+                source="argument split",
+            )
+        rows = np.flatnonzero(self.split == SET_VALUES[key])
+        return np.ascontiguousarray(rows, dtype=np.int64)
+
+    def subset(self, rows: Any) -> Dataset:
+        """Return a new Dataset holding only some rows.
+
+        Parameters
+        ----------
+        rows : array_like of int or bool
+            Row indices (in the order wanted) or a boolean mask of length N.
+
+        Returns
+        -------
+        Dataset
+            A copy with the selected rows; ``source`` and ``notes`` are kept.
+        """
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            if idx.shape != (self.n,):
+                raise InputError(
+                    f"a boolean mask must have shape ({self.n},), got "
+                    f"{idx.shape}",
+                    source="argument rows",
+                )
+            idx = np.flatnonzero(idx)
+        elif idx.size == 0:
+            idx = np.zeros(0, dtype=np.int64)
+        elif idx.dtype.kind not in "ui" or idx.ndim != 1:
+            raise InputError(
+                "rows must be a 1-D array of integer indices or a boolean "
+                f"mask, got dtype {idx.dtype} and shape {idx.shape}",
+                source="argument rows",
+            )
+        else:
+            out = np.flatnonzero((idx < -self.n) | (idx >= self.n))
+            if out.size:
+                raise InputError(
+                    f"row index {int(idx[out[0]])} is out of range for a "
+                    f"Dataset of {self.n} rows",
+                    source="argument rows",
+                )
+        return Dataset(
+            x=self.x[idx],
+            codes=np.ascontiguousarray(self.codes[idx]),
+            alphabet=self.alphabet,
+            counts=None
+            if self.counts is None
+            else np.ascontiguousarray(self.counts[idx]),
+            y=None if self.y is None else np.ascontiguousarray(self.y[idx]),
+            split=np.ascontiguousarray(self.split[idx]),
+            source=self.source,
+            notes=self.notes,
+        )
+
+    def __repr__(self) -> str:
+        what = (
+            f"n_bins={self.n_bins}" if self.counts is not None else "y"
+        )
+        sizes = np.bincount(self.split, minlength=3)
+        return (
+            f"Dataset({self.kind}, n={self.n}, length={self.length}, {what}, "
+            f"training/validation/test={sizes[0]}/{sizes[1]}/{sizes[2]}, "
+            f"source={self.source!r})"
+        )

@@ -1,0 +1,426 @@
+"""Validation of MPRA / sort-seq tables: every check runs before any data leaves the
+loader, and every problem is reported as an :class:`~cisreg.errors.InputError` naming
+the source, the 0-based data row and the column, and saying what to do."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cisreg.data.alphabet import resolve_alphabet
+from cisreg.data.dataset import SET_VALUES, Dataset
+from cisreg.data.encode import _encode, decode
+from cisreg.errors import DataWarning, InputError
+
+__all__ = ["from_dataframe"]
+
+
+def from_dataframe(
+    df: pd.DataFrame,
+    *,
+    x_col: str = "x",
+    y_col: str = "y",
+    count_prefix: str = "ct_",
+    set_col: str = "set",
+    alphabet: str = "dna",
+    seed: int = 0,
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    source: str = "<DataFrame>",
+) -> Dataset:
+    """Validate a table and turn it into a :class:`Dataset`.
+
+    This is the shared entry point of :func:`read_table`. Columns may hold
+    strings (as read from a file) or numbers.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table: a sequence column, count columns or a ``y`` column, and
+        optionally a ``set`` column (see :func:`read_table`).
+    x_col, y_col, count_prefix, set_col, alphabet, seed, split
+        As in :func:`read_table`.
+    source : str, default "<DataFrame>"
+        Name used for the table in error messages and ``Dataset.source``.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    InputError
+        If the table is empty, a column is missing, both or neither kind of
+        measurement is present, the count columns are not numbered
+        consecutively from 0, or any value is invalid: a sequence (see
+        :func:`~cisreg.data.encode`), a count (non-numeric, NaN, inf,
+        negative, fractional, or all counts of a row zero), a ``y`` value
+        (non-numeric, NaN, inf) or a ``set`` value; also if fewer than two
+        unique sequences remain or no row is in the training set.
+
+    Warns
+    -----
+    DataWarning
+        When duplicate sequences (after upper-casing) were aggregated: their
+        counts summed, or their ``y`` values averaged; the aggregated row keeps
+        the ``set`` value of the first occurrence.
+
+    Notes
+    -----
+    Without a ``set`` column the unique sequences are split at random:
+    ``np.random.default_rng(seed).permutation(N)``, the first
+    ``round(f_train * N)`` rows of it to training, the next
+    ``round(f_val * N)`` to validation, the rest to test.
+    """
+    return _from_dataframe(
+        df,
+        x_col=x_col,
+        y_col=y_col,
+        count_prefix=count_prefix,
+        set_col=set_col,
+        alphabet=alphabet,
+        seed=seed,
+        split=split,
+        source=source,
+        read_as=None,
+        stacklevel=3,
+    )
+
+
+# --------------------------------------------------------------------------
+# the checks
+
+
+def _check_split_fractions(split: Any) -> tuple[float, float, float]:
+    try:
+        fracs = tuple(float(f) for f in split)
+    except (TypeError, ValueError):
+        fracs = ()
+    if (
+        len(fracs) != 3
+        or not all(math.isfinite(f) and f >= 0 for f in fracs)
+        or abs(sum(fracs) - 1.0) > 1e-6
+    ):
+        raise InputError(
+            f"split must be three non-negative fractions (training, "
+            f"validation, test) that sum to 1, got {split!r}",
+            source="argument split",
+        )
+    return fracs  # type: ignore[return-value]
+
+
+def _count_columns(
+    columns: list[str], prefix: str, source: str
+) -> list[str]:
+    """Return the count columns ordered by bin, checking their numbering."""
+    found = [c for c in columns if c.startswith(prefix)]
+    if not found:
+        return []
+    bins: dict[int, str] = {}
+    for col in found:
+        suffix = col[len(prefix):]
+        if not suffix.isdigit() or str(int(suffix)) != suffix:
+            raise InputError(
+                f"the column starts with the count prefix {prefix!r} but "
+                f"{suffix!r} is not a bin number; count columns must be named "
+                f"{prefix}0, {prefix}1, ... - rename or remove this column",
+                source=source, column=col,
+            )
+        bins[int(suffix)] = col
+    for b in range(len(bins)):
+        if b not in bins:
+            raise InputError(
+                f"count column {prefix}{b} is missing: count columns must be "
+                f"numbered consecutively from {prefix}0 (found "
+                f"{', '.join(bins[k] for k in sorted(bins))}); add the missing "
+                "bin or renumber the columns",
+                source=source, column=f"{prefix}{b}",
+            )
+    return [bins[b] for b in range(len(bins))]
+
+
+def _describe_bad_number(raw: Any) -> str:
+    """Describe a value that did not parse as a finite number."""
+    if raw is None or raw is pd.NA or (isinstance(raw, float) and raw != raw):
+        return "is missing (NaN)"
+    text = str(raw).strip()
+    if text == "":
+        return "is empty"
+    if text.lower() in {"nan", "na", "n/a", "null", "none", "-nan", "+nan"}:
+        return f"is missing ({text!r})"
+    return f"is not a number: {raw!r}"
+
+
+def _parse_numeric(
+    df: pd.DataFrame, cols: list[str], source: str, what: str
+) -> np.ndarray:
+    """Parse columns as float64 [N, len(cols)]; reject non-numbers and NaN."""
+    n = len(df)
+    out = np.empty((n, len(cols)), dtype=np.float64)
+    for j, col in enumerate(cols):
+        series = df[col]
+        if pd.api.types.is_bool_dtype(series.dtype):
+            parsed = series.astype(np.float64)
+        elif pd.api.types.is_numeric_dtype(series.dtype):
+            parsed = series.astype(np.float64)
+        else:
+            parsed = pd.to_numeric(series, errors="coerce")
+        out[:, j] = np.asarray(parsed, dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(out).ravel())
+    if bad.size:
+        row, j = divmod(int(bad[0]), len(cols))
+        raw = df[cols[j]].iloc[row]
+        raise InputError(
+            f"the {what} {_describe_bad_number(raw)}; every {what} must be a "
+            "number - fill it in or remove this row",
+            source=source, row=row, column=cols[j],
+        )
+    bad = np.flatnonzero(np.isinf(out).ravel())
+    if bad.size:
+        row, j = divmod(int(bad[0]), len(cols))
+        raise InputError(
+            f"the {what} is infinite ({df[cols[j]].iloc[row]!r}); every {what} "
+            "must be finite - fix or remove this row",
+            source=source, row=row, column=cols[j],
+        )
+    return out
+
+
+def _parse_counts(
+    df: pd.DataFrame, cols: list[str], source: str
+) -> np.ndarray:
+    counts = _parse_numeric(df, cols, source, "count")
+    bad = np.flatnonzero((counts < 0).ravel())
+    if bad.size:
+        row, j = divmod(int(bad[0]), len(cols))
+        raise InputError(
+            f"the count is negative ({df[cols[j]].iloc[row]!r}); read counts "
+            "must be non-negative integers - fix or remove this row",
+            source=source, row=row, column=cols[j],
+        )
+    bad = np.flatnonzero((counts != np.floor(counts)).ravel())
+    if bad.size:
+        row, j = divmod(int(bad[0]), len(cols))
+        raise InputError(
+            f"the count is not a whole number ({df[cols[j]].iloc[row]!r}); "
+            "read counts must be non-negative integers - round them or fix "
+            "this row",
+            source=source, row=row, column=cols[j],
+        )
+    zero = np.flatnonzero(~counts.any(axis=1))
+    if zero.size:
+        span = cols[0] if len(cols) == 1 else f"{cols[0]}..{cols[-1]}"
+        raise InputError(
+            f"all counts of this row are zero ({zero.size} such "
+            f"row{'s' if zero.size > 1 else ''} in the table); "
+            "these rows carry no information - drop them from the table",
+            source=source, row=int(zero[0]), column=span,
+        )
+    return counts
+
+
+def _parse_set(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    """Map the set column to split codes 0/1/2."""
+    series = df[col]
+    text = series.astype(object).where(series.notna(), "").astype(str)
+    keys = text.str.strip().str.lower()
+    mapped = keys.map(SET_VALUES)
+    bad = np.flatnonzero(mapped.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raw = series.iloc[row]
+        what = "is empty" if str(text.iloc[row]).strip() == "" else (
+            f"is {raw!r}, which is not a known set"
+        )
+        raise InputError(
+            f"the set value {what}; use training, validation or test (also "
+            "accepted: train, val, valid; any case) - fix this value or drop "
+            "the column for a random split",
+            source=source, row=row, column=col,
+        )
+    return mapped.to_numpy(dtype=np.int8)
+
+
+def _random_split(
+    n: int, fracs: tuple[float, float, float], seed: int
+) -> np.ndarray:
+    """Seeded random split with group sizes given by rounding."""
+    n_train = min(n, int(math.floor(fracs[0] * n + 0.5)))
+    n_val = min(n - n_train, int(math.floor(fracs[1] * n + 0.5)))
+    perm = np.random.default_rng(seed).permutation(n)
+    split = np.full(n, 2, dtype=np.int8)
+    split[perm[:n_train]] = 0
+    split[perm[n_train:n_train + n_val]] = 1
+    return split
+
+
+def _from_dataframe(
+    df: Any,
+    *,
+    x_col: str,
+    y_col: str,
+    count_prefix: str,
+    set_col: str,
+    alphabet: str,
+    seed: int,
+    split: Any,
+    source: str,
+    read_as: str | None,
+    stacklevel: int,
+) -> Dataset:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(
+            f"expected a pandas DataFrame, got {type(df).__name__}",
+            source=source,
+        )
+    letters = resolve_alphabet(alphabet)
+    fracs = _check_split_fractions(split)
+
+    df = df.rename(columns=lambda c: str(c).strip())
+    columns = [str(c) for c in df.columns]
+    if len(set(columns)) != len(columns):
+        dup = next(c for c in columns if columns.count(c) > 1)
+        raise InputError(
+            "the column name appears more than once; give every column a "
+            "distinct name",
+            source=source, column=dup,
+        )
+
+    if len(columns) == 1 and ("," in columns[0] or "\t" in columns[0]):
+        seen = "tabs" if "\t" in columns[0] else "commas"
+        how = f"was read as {read_as} but " if read_as else ""
+        raise InputError(
+            f"the delimiter looks wrong: the table {how}has a single column "
+            f"whose name {columns[0]!r} contains {seen}; save the file with "
+            "the extension that matches its delimiter (.csv for commas, .tsv "
+            "for tabs) or fix the delimiter",
+            source=source,
+        )
+
+    if x_col not in columns:
+        raise InputError(
+            f"no sequence column {x_col!r}; columns found: {columns}. Rename "
+            f"the sequence column to {x_col!r} or pass x_col=",
+            source=source,
+        )
+    count_cols = _count_columns(columns, count_prefix, source)
+    has_y = y_col in columns
+    if count_cols and has_y:
+        raise InputError(
+            f"the table has both count columns ({', '.join(count_cols)}) and a "
+            f"continuous column {y_col!r}; keep only one kind of measurement "
+            "(drop the other columns)",
+            source=source,
+        )
+    if not count_cols and not has_y:
+        raise InputError(
+            f"no measurement columns: expected sort-seq count columns "
+            f"{count_prefix}0, {count_prefix}1, ... or a continuous column "
+            f"{y_col!r}; columns found: {columns}. Rename the columns or pass "
+            "count_prefix= / y_col=",
+            source=source,
+        )
+
+    if len(df) == 0:
+        raise InputError(
+            "the table has a header but no data rows; add data rows",
+            source=source,
+        )
+
+    # Sequences: encode the raw column in row order, so errors name data rows.
+    codes, lowercase = _encode(
+        df[x_col], letters, source=source, column=x_col
+    )
+    if has_y:
+        values = _parse_numeric(df, [y_col], source, "y value")[:, 0]
+        counts = None
+    else:
+        counts = _parse_counts(df, count_cols, source)
+        values = None
+    has_set = set_col in columns
+    split_codes = _parse_set(df, set_col, source) if has_set else None
+
+    notes: list[str] = []
+    n_lower = int(lowercase.sum())
+    if n_lower:
+        notes.append(
+            f"converted lower-case letters to upper case in {n_lower} "
+            "sequences"
+        )
+
+    # Aggregate duplicate sequences (vectorised).
+    x_all = decode(codes, letters)
+    n_rows = len(x_all)
+    inverse, uniques = pd.factorize(x_all, sort=False)
+    n_unique = len(uniques)
+    if n_unique < n_rows:
+        _, first = np.unique(inverse, return_index=True)
+        codes = np.ascontiguousarray(codes[first])
+        x = x_all[first]
+        if counts is not None:
+            agg = np.empty((n_unique, counts.shape[1]), dtype=np.float64)
+            for j in range(counts.shape[1]):  # loop over bins, not rows
+                agg[:, j] = np.bincount(
+                    inverse, weights=counts[:, j], minlength=n_unique
+                )
+            counts = agg
+        if values is not None:
+            sizes = np.bincount(inverse, minlength=n_unique)
+            values = (
+                np.bincount(inverse, weights=values, minlength=n_unique)
+                / sizes
+            )
+        if split_codes is not None:
+            split_codes = split_codes[first]
+        how = "summed their counts" if counts is not None else (
+            "averaged their y values"
+        )
+        note = (
+            f"aggregated {n_rows - n_unique} duplicate rows into "
+            f"{n_unique} unique sequences ({how}; each kept the set of its "
+            "first occurrence)"
+        )
+        notes.append(note)
+        warnings.warn(note, DataWarning, stacklevel=stacklevel)
+    else:
+        x = x_all
+
+    if n_unique < 2:
+        raise InputError(
+            f"the table has only {n_unique} unique sequence(s); at least 2 "
+            "are needed - add more data",
+            source=source,
+        )
+
+    if split_codes is None:
+        split_codes = _random_split(n_unique, fracs, seed)
+        notes.append(
+            f"no {set_col!r} column: assigned a random "
+            f"{fracs[0]:g}/{fracs[1]:g}/{fracs[2]:g} training/validation/test "
+            f"split with seed {seed}"
+        )
+    if not np.any(split_codes == 0):
+        where = (
+            f"the {set_col!r} column has no training rows"
+            if has_set
+            else f"the random split {fracs} left no training rows"
+        )
+        raise InputError(
+            f"{where}; at least one row must be in the training set - mark "
+            "some rows 'training' or change the split fractions",
+            source=source, column=set_col if has_set else None,
+        )
+
+    return Dataset(
+        x=x,
+        codes=codes,
+        alphabet=letters,
+        counts=None if counts is None else np.ascontiguousarray(counts),
+        y=None if values is None else np.ascontiguousarray(values),
+        split=np.ascontiguousarray(split_codes, dtype=np.int8),
+        source=source,
+        notes=tuple(notes),
+    )

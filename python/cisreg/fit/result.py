@@ -1,0 +1,49 @@
+"""What a fit returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models.model import Model
+
+__all__ = ["FitResult", "restart_summary"]
+
+
+@dataclass(repr=False)
+class FitResult:
+    """What :func:`cisreg.fit` returns: the best model and how it was found."""
+
+    model: Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    wall_s: float
+    stop_reason: str
+    restarts: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    diverged: bool = False
+
+    @property
+    def best_val_nll(self) -> float:
+        """Validation NLL per read of the returned parameters (those of ``best_epoch``)."""
+        h = self.history["val_nll"]
+        return h[self.best_epoch - 1] if h and 1 <= self.best_epoch <= len(h) else math.nan
+
+    def __repr__(self) -> str:
+        status = "interrupted" if self.interrupted else ("diverged" if self.diverged else "complete")
+        return (f"FitResult({status}, {self.epochs_run} epochs, best epoch {self.best_epoch}, validation NLL "
+                f"{self.best_val_nll:.5g}, {len(self.restarts) or 1} restart(s), {self.wall_s:.1f} s; "
+                f"model={self.model!r})")
+
+
+def restart_summary(r: int, f: FitResult) -> dict[str, Any]:
+    """One restart's outcome and physical parameters (for the report's spread)."""
+    th = f.model.get_theta(units="kcal/mol")
+    kt = f.model.get_theta()
+    return {"restart": r, "best_val_nll": f.best_val_nll, "best_epoch": f.best_epoch, "epochs": f.epochs_run,
+            "stop_reason": f.stop_reason, "interactions_kcal_mol": th["interactions"],
+            "offsets_kcal_mol": th["offsets"], "interactions_kT": kt["interactions"], "log_rates": kt["log_rates"],
+            "_energies": {k: v.to_numpy() for k, v in kt["energies"].items()}}
