@@ -65,7 +65,9 @@ DIGAMMA_POINTS = np.array(
 # ---------------------------------------------------------------------------
 
 
-def _sortseq_counts(phi: np.ndarray, n_bins: int, depth: float, rng: np.random.Generator) -> np.ndarray:
+def _sortseq_counts(
+    phi: np.ndarray, n_bins: int, depth: float, rng: np.random.Generator
+) -> np.ndarray:
     """Poisson read counts whose bin profile moves with ``phi`` (sort-seq-like)."""
     centre = (n_bins - 1) / (1.0 + np.exp(-phi))
     bins = np.arange(n_bins)
@@ -103,7 +105,8 @@ def _case_ksg_gaussian_20k() -> float:
 
 def _case_ksg_small_independent() -> float:
     g = np.random.default_rng(112)
-    return mi_ksg(g.standard_normal(200), g.standard_normal(200), k=3, rng=np.random.default_rng(12))
+    x, y = g.standard_normal(200), g.standard_normal(200)
+    return mi_ksg(x, y, k=3, rng=np.random.default_rng(12))
 
 
 def _case_ksg_ties() -> float:
@@ -233,7 +236,9 @@ def _case_ivar_continuous_ties() -> tuple[float, float]:
     g = np.random.default_rng(152)
     y = g.integers(0, 25, 3000) * 0.2
     nll = g.uniform(0.0, 2.0, 3000)
-    return i_var_continuous(y, nll, y_mean=2.0, y_std=1.5, n_max=2000, rng=np.random.default_rng(52))
+    return i_var_continuous(
+        y, nll, y_mean=2.0, y_std=1.5, n_max=2000, rng=np.random.default_rng(52)
+    )
 
 
 def _case_ivar_continuous_no_uncertainty() -> tuple[float, float]:
