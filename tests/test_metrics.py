@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from cisreg.fit.metrics import (
     TINY,
     _count_within,
     _kth_gap_sorted,
+    _kth_gaps_by_segment,
     _kth_maxnorm_2d,
     digamma,
     entropy_discrete,
@@ -113,6 +115,55 @@ def test_knn_primitives_match_brute_force(scale):
     r = _kth_maxnorm_2d(x, y, k) - 1e-15
     brute_counts = (np.abs(x[None, :] - x[:, None]) <= r[:, None]).sum(axis=1)
     np.testing.assert_array_equal(_count_within(x, r), brute_counts)
+
+
+def test_kth_gaps_by_segment_match_each_segment():
+    rng = np.random.default_rng(16)
+    k = 4
+    sizes = np.array([300, 5, 41, 5, 120])  # segments of k + 1 values included
+    parts = [
+        rng.standard_normal(300) * 1e3,
+        np.array([-7.0, 3.0, 3.0, 3.0, 9.5]),  # ties: gaps of zero
+        rng.integers(-3, 4, 41).astype(np.float64),
+        -rng.uniform(0, 1e-6, 5),
+        rng.standard_t(1.0, 120),  # heavy tails: the largest |value| sets the sentinels
+    ]
+    r, starts = _kth_gaps_by_segment(np.concatenate(parts), sizes, k)
+    for part, start, size in zip(parts, starts, sizes):
+        expected = _brute_kth(np.sort(part)[:, None], k)
+        np.testing.assert_array_equal(r[start : start + size], expected)
+    # a single segment needs no sentinels
+    r1, starts1 = _kth_gaps_by_segment(parts[0], sizes[:1], k)
+    np.testing.assert_array_equal(r1, _kth_gap_sorted(np.sort(parts[0]), k))
+    assert starts1.tolist() == [0]
+
+
+def test_kth_gaps_by_segment_near_float_limit():
+    rng = np.random.default_rng(18)
+    parts = [rng.uniform(-4e307, 4e307, 50), rng.uniform(-1e307, 1e307, 30)]
+    r, starts = _kth_gaps_by_segment(np.concatenate(parts), np.array([50, 30]), 5)
+    for part, start in zip(parts, starts):
+        expected = _brute_kth(np.sort(part)[:, None], 5)
+        np.testing.assert_array_equal(r[start : start + part.size], expected)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_count_within_matches_ckdtree_ball_counts(discrete):
+    rng = np.random.default_rng(17)
+    n = 2000
+    x = rng.integers(0, 30, n) * 0.1 if discrete else rng.standard_normal(n)
+    x = x + 1e-5 * rng.random(n)
+    # radii equal to actual distances (boundary hits), slightly below and above, and zero
+    j = rng.integers(0, n, n)
+    r = np.abs(x[j] - x)
+    r[::4] = np.nextafter(r[::4], -np.inf).clip(0.0)
+    r[1::4] = np.nextafter(r[1::4], np.inf)
+    r[2::8] = 0.0
+    tree = cKDTree(x[:, None])
+    expected = tree.query_ball_point(x[:, None], r, p=np.inf, return_length=True)
+    np.testing.assert_array_equal(_count_within(x, r), expected)
+    brute = (np.abs(x[None, :] - x[:, None]) <= r[:, None]).sum(axis=1)
+    np.testing.assert_array_equal(_count_within(x, r), brute)
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Information metrics (in bits), estimated the way MAVE-NN estimates them.
 
-The estimators in this module reproduce, in vectorised numpy (no scipy, no
+The estimators in this module reproduce, in vectorised numpy and scipy (no
 scikit-learn), what MAVE-NN (github.com/jbkinney/mavenn) does, so that numbers
 computed by cisreg can be compared with numbers in the literature. The MAVE-NN
 sources followed are
@@ -58,6 +58,18 @@ Randomness: every function takes ``rng`` (a :class:`numpy.random.Generator`;
 ``None`` means ``np.random.default_rng(0)``); MAVE-NN's use of the global
 ``np.random`` state is replaced by draws from ``rng`` in the same order, so
 results are reproducible but not bit-identical to MAVE-NN.
+
+Implementation: every neighbour search is exact, and its distances are the
+floating-point differences a brute-force search computes, so the estimates
+do not depend on the search method. In 1-D (kNN entropies) the k-th
+neighbour distance comes from the sorted sample (the k nearest others of a
+value and the value itself are ``k + 1`` consecutive sorted values), and all
+the bins of ``micd`` are handled in one pass over one padded array; the joint
+k-th neighbour distances of the KSG estimator come from
+``scipy.spatial.cKDTree`` (max-norm, ``p = inf``), its marginal counts from
+``searchsorted`` on the sorted marginals with the boundaries corrected to the
+exact comparison ``|v_j - v_i| <= eps_i - 1e-15``; digamma is
+``scipy.special.digamma``.
 """
 
 from __future__ import annotations
@@ -65,7 +77,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import digamma as _psi
 
+from cisreg._threads import effective_n_threads
 from cisreg.errors import InputError
 
 __all__ = [
@@ -91,22 +106,8 @@ _LN2 = math.log(2.0)
 _NPEET_NOISE = 1e-5  # _npeet.add_noise(intens=1e-5) in MAVE-NN's vendored NPEET
 _NPEET_RADIUS_SHIFT = 1e-15  # _npeet.avgdigamma: dvec = dvec - 1e-15
 
-# Block sizes for chunked neighbour searches (number of float64 elements).
-_BLOCK_ELEMENTS = 2_000_000
-# Points per block in the 2-D search: small blocks keep candidate boxes tight.
-_BLOCK_ROWS_2D = 32
-
-# Coefficients B_{2n} / (2n) of the asymptotic expansion of digamma:
-# psi(x) ~ ln x - 1/(2x) - sum_n B_{2n} / (2n x^{2n}).
-_DIGAMMA_ASYMPTOTIC = (
-    1.0 / 12.0,
-    -1.0 / 120.0,
-    1.0 / 252.0,
-    -1.0 / 240.0,
-    1.0 / 132.0,
-    -691.0 / 32760.0,
-    1.0 / 12.0,
-)
+# Below this many points a kNN query runs on one thread (thread start-up dominates).
+_PARALLEL_QUERY_MIN = 2048
 
 
 # ---------------------------------------------------------------------------
@@ -225,10 +226,8 @@ def _half_subsample_sd(
 def digamma(x: float | np.ndarray) -> float | np.ndarray:
     """Digamma function ``psi(x) = d ln Gamma(x) / dx`` for positive ``x``.
 
-    Uses the recurrence ``psi(x) = psi(x + 1) - 1/x`` to shift every argument
-    to ``x >= 10`` and then the asymptotic (Bernoulli) series up to ``x^-14``
-    (truncation error < 1e-16); the result is accurate to a few ulp (absolute
-    error < 1e-13 for ``x >= 0.1``).
+    A validating wrapper of :func:`scipy.special.digamma` (Cephes ``psi``),
+    accurate to a few ulp for positive arguments.
 
     Parameters
     ----------
@@ -246,27 +245,13 @@ def digamma(x: float | np.ndarray) -> float | np.ndarray:
     InputError
         If any ``x`` is not a positive finite number.
     """
-    scalar = np.ndim(x) == 0
-    xv = np.array(x, dtype=np.float64, ndmin=1)
+    xv = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(xv)) or np.any(xv <= 0):
         raise InputError("digamma is implemented for positive finite x only", source="x")
-    shift = np.zeros_like(xv)
-    xs = xv.copy()
-    # At most 10 shifts are needed to bring any positive x to >= 10.
-    for _ in range(10):
-        small = xs < 10.0
-        if not np.any(small):
-            break
-        shift[small] += 1.0 / xs[small]
-        xs[small] += 1.0
-    inv2 = 1.0 / (xs * xs)
-    series = np.zeros_like(xs)
-    for coef in reversed(_DIGAMMA_ASYMPTOTIC):
-        series = (series + coef) * inv2
-    out = np.log(xs) - 0.5 / xs - series - shift
-    if scalar:
-        return float(out[0])
-    return out.reshape(np.shape(x))
+    out = _psi(xv)
+    if xv.ndim == 0:
+        return float(out)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -277,151 +262,191 @@ def digamma(x: float | np.ndarray) -> float | np.ndarray:
 def _kth_gap_sorted(xs: np.ndarray, k: int) -> np.ndarray:
     """Distance from each sorted value to its k-th nearest other value.
 
-    The k-th nearest neighbour of ``xs[i]`` lies among ``xs[i-k .. i+k]``, so
-    an ``(rows, 2k)`` block of candidate distances is partitioned, in chunks.
+    The k nearest others of ``xs[i]`` are, with ``xs[i]`` itself, ``k + 1``
+    consecutive values ``xs[j .. j+k]`` (``i - k <= j <= i``), so the k-th
+    distance is ``min_j max(xs[i] - xs[j], xs[j+k] - xs[i])``: ``k + 1``
+    vectorised passes over the array, no partial sort. The distances are
+    the same floating-point differences a kNN search computes (rounding is
+    monotone), so the result is exact.
+
+    Parameters
+    ----------
+    xs : numpy.ndarray
+        Sorted 1-D array of ``N > k`` values.
+    k : int
+        Number of neighbours.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``r[i]``, the distance from ``xs[i]`` to its k-th nearest other value.
     """
     n = xs.size
+    m = n - k  # number of windows xs[j .. j+k]
+    left, right = xs[:m], xs[k:]
     out = np.empty(n)
-    rows = max(1, _BLOCK_ELEMENTS // (2 * k))
-    offsets = np.arange(1, k + 1)
-    for start in range(0, n, rows):
-        i = np.arange(start, min(n, start + rows))
-        right = i[:, None] + offsets[None, :]
-        left = i[:, None] - offsets[None, :]
-        d = np.full((i.size, 2 * k), np.inf)
-        ok = right < n
-        d[:, :k][ok] = (xs[np.minimum(right, n - 1)] - xs[i][:, None])[ok]
-        ok = left >= 0
-        d[:, k:][ok] = (xs[i][:, None] - xs[np.maximum(left, 0)])[ok]
-        out[i] = np.partition(d, k - 1, axis=1)[:, k - 1]
+    np.subtract(right, left, out=out[:m])  # point first in its window: max(0, right - mid)
+    out[m:] = np.inf
+    d = np.empty(m)
+    d2 = np.empty(m)
+    for a in range(1, k + 1):  # position of the point inside its window (k passes)
+        mid = xs[a : m + a]
+        np.subtract(mid, left, out=d)
+        np.subtract(right, mid, out=d2)
+        np.maximum(d, d2, out=d)
+        view = out[a : m + a]
+        np.minimum(view, d, out=view)
     return out
 
 
-def _window_bound(order: np.ndarray, x: np.ndarray, y: np.ndarray, k: int, w: int) -> np.ndarray:
-    """Upper bound on the 2-D max-norm k-th neighbour distance of every point.
+def _kth_gaps_by_segment(
+    values: np.ndarray, sizes: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-th nearest-neighbour gaps within each segment of ``values``, in one pass.
 
-    For each point, the max-norm distances to the ``w`` points on each side of
-    it in the ordering ``order`` are computed and the k-th smallest is
-    returned: the distances to any ``k`` other points bound the distance to
-    the k-th nearest neighbour from above, whatever the ordering (a
-    locality-preserving ordering gives a tight bound).
+    ``values`` is the concatenation of segments of ``sizes[s] > k`` values
+    each (unsorted). Each segment is sorted into its place in one padded
+    array, in which consecutive segments are separated by ``k`` copies of
+    ``+B`` and then ``k`` copies of ``-B``, ``B = 4 max(max |value|, 1)``: a
+    window ``xs[j .. j+k]`` that leaves a segment reaches a sentinel, whose
+    distance to the segment's values (``> 2 max |value|``) exceeds every
+    distance within a segment, so one :func:`_kth_gap_sorted` call gives
+    every segment's own k-th gaps, exactly. (Values so large that ``2 B``
+    overflows are handled one segment at a time.)
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Concatenated segments, 1-D.
+    sizes : numpy.ndarray
+        Segment lengths (each ``> k``), summing to ``values.size``.
+    k : int
+        Number of neighbours.
+
+    Returns
+    -------
+    r : numpy.ndarray
+        k-th gaps in the padded layout (sentinel positions hold 1.0).
+    starts : numpy.ndarray
+        Start of each segment in ``r``; segment ``s`` (sorted) occupies
+        ``r[starts[s] : starts[s] + sizes[s]]``.
     """
-    n = x.size
-    xo, yo = x[order], y[order]
-    bound = np.empty(n)
-    rows = max(1, _BLOCK_ELEMENTS // (2 * w))
-    offsets = np.concatenate([np.arange(1, w + 1), -np.arange(1, w + 1)])
-    for start in range(0, n, rows):
-        i = np.arange(start, min(n, start + rows))
-        j = i[:, None] + offsets[None, :]
-        ok = (j >= 0) & (j < n)
-        jc = np.clip(j, 0, n - 1)
-        d = np.maximum(np.abs(xo[jc] - xo[i][:, None]), np.abs(yo[jc] - yo[i][:, None]))
-        d[~ok] = np.inf
-        bound[i] = np.partition(d, k - 1, axis=1)[:, k - 1]
-    out = np.empty(n)
-    out[order] = bound
-    return out
-
-
-def _grid_order(x: np.ndarray, y: np.ndarray, h: float) -> np.ndarray:
-    """Order points by column ``floor(x / h)`` of a square grid, then by ``y``."""
-    col = np.floor((x - x.min()) / h)
-    return np.lexsort((y, col))
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if sizes.size == 1:
+        return _kth_gap_sorted(np.sort(values), k), np.zeros(1, dtype=np.int64)
+    pad = 2 * k
+    starts = np.concatenate(([0], np.cumsum(sizes[:-1] + pad)))
+    src = np.concatenate(([0], np.cumsum(sizes)))
+    xs = np.empty(int(starts[-1] + sizes[-1]))
+    for s in range(sizes.size):  # segments (bins), not points
+        xs[starts[s] : starts[s] + sizes[s]] = np.sort(values[src[s] : src[s + 1]])
+    pads = (starts[1:, None] - pad + np.arange(pad)[None, :]).ravel()
+    extent = 4.0 * max(float(np.max(np.abs(values))), 1.0)
+    if math.isfinite(2.0 * extent):  # sentinel differences do not overflow
+        xs[pads] = np.tile(np.repeat([extent, -extent], k), sizes.size - 1)
+        r = _kth_gap_sorted(xs, k)
+    else:  # values near the float64 limit: one segment at a time
+        r = np.empty(xs.size)
+        for start, size in zip(starts.tolist(), sizes.tolist()):
+            r[start : start + size] = _kth_gap_sorted(xs[start : start + size], k)
+    r[pads] = 1.0
+    return r, starts
 
 
 def _kth_maxnorm_2d(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     """Exact max-norm distance from each point (x_i, y_i) to its k-th neighbour.
 
-    Equivalent to NPEET's ``query_neighbors(KDTree(points, 'chebyshev'),
-    points, k)``: the (k+1)-th smallest distance counting the point itself.
-    An upper bound ``R_i`` of the answer is obtained from points that are
-    close in a few orderings (by ``x``, by ``y``, by grid cell); then blocks
-    of spatially close points are processed together, against every point
-    within ``R_i`` of a block member in both coordinates (a box, found with
-    ``searchsorted`` on ``x`` and a mask on ``y``), by broadcasting. Memory is
-    bounded by ``_BLOCK_ELEMENTS`` floats per block; the result is exact.
-    """
-    n = x.size
-    w = min(n - 1, 4 * k)
-    bound = np.minimum(
-        _window_bound(np.argsort(x, kind="stable"), x, y, k, w),
-        _window_bound(np.argsort(y, kind="stable"), x, y, k, w),
-    )
-    # square grid with about 2k points per occupied cell (from the 1-99% box)
-    qx = np.quantile(x, [0.01, 0.99])
-    qy = np.quantile(y, [0.01, 0.99])
-    area = max(float((qx[1] - qx[0]) * (qy[1] - qy[0])), 0.0)
-    h = math.sqrt(area * 2.0 * k / n) if area > 0 else 0.0
-    if not h > 0:
-        h = float(np.median(bound)) or 1.0
-    for scale in (1.0, 0.25):
-        order = _grid_order(x, y, h * scale)
-        bound = np.minimum(bound, _window_bound(order, x, y, k, w))
-    # widen a little so that rounding in x +- R never drops a true candidate
-    ulp = 4.0 * np.spacing(max(float(np.abs(x).max()), float(np.abs(y).max()), 1e-300))
-    bound = bound * (1.0 + 1e-9) + ulp
+    NPEET's ``query_neighbors(KDTree(points, 'chebyshev'), points, k)``: the
+    (k+1)-th smallest distance counting the point itself, from
+    ``scipy.spatial.cKDTree.query(..., k=[k + 1], p=inf)`` (exact search;
+    the distance is ``max(|x_j - x_i|, |y_j - y_i|)``).
 
-    xorder = np.argsort(x, kind="stable")
-    xs, ys = x[xorder], y[xorder]
-    block_order = _grid_order(x, y, h)
-    out = np.empty(n)
-    start = 0
-    rows = _BLOCK_ROWS_2D
-    while start < n:
-        stop = min(n, start + rows)
-        blk = block_order[start:stop]
-        rb = bound[blk]
-        c0 = int(np.searchsorted(xs, np.min(x[blk] - rb), side="left"))
-        c1 = int(np.searchsorted(xs, np.max(x[blk] + rb), side="right"))
-        ylo = np.min(y[blk] - rb)
-        yhi = np.max(y[blk] + rb)
-        sel = np.flatnonzero((ys[c0:c1] >= ylo) & (ys[c0:c1] <= yhi)) + c0
-        if blk.size * sel.size > _BLOCK_ELEMENTS and blk.size > 1:
-            rows = max(1, blk.size // 2)
-            continue
-        d = np.maximum(
-            np.abs(xs[sel][None, :] - x[blk][:, None]),
-            np.abs(ys[sel][None, :] - y[blk][:, None]),
-        )
-        # (k+1)-th smallest including the point itself (distance 0)
-        out[blk] = np.partition(d, k, axis=1)[:, k]
-        start = stop
-        rows = _BLOCK_ROWS_2D
-    return out
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Coordinates, 1-D arrays of equal length ``N > k``.
+    k : int
+        Number of neighbours (the point itself not counted).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``eps[i]``, the k-th neighbour distance of point ``i``.
+    """
+    points = np.column_stack((x, y))
+    tree = cKDTree(points)
+    workers = _query_workers(x.size)
+    dist, _ = tree.query(points, k=[k + 1], p=np.inf, workers=workers)
+    return dist[:, 0]
+
+
+def _query_workers(n: int) -> int:
+    """Threads for a kNN query of ``n`` points (one below a few thousand)."""
+    if n < _PARALLEL_QUERY_MIN:
+        return 1
+    return effective_n_threads(None)
+
+
+def _settle(
+    vs: np.ndarray, c: np.ndarray, radius: np.ndarray, idx: np.ndarray, upper: bool
+) -> np.ndarray:
+    """Exact boundary indices in the sorted array ``vs``, from close guesses.
+
+    With ``upper``: ``idx[i] = #{j : vs[j] - c[i] <= radius[i]}``; otherwise
+    ``idx[i] = #{j : c[i] - vs[j] > radius[i]}``. Both conditions are monotone
+    in ``j`` (rounding is monotone), so a guess is moved one step at a time;
+    after the first pass only the indices that moved are checked again.
+    """
+    n = vs.size
+    todo = np.arange(c.size)
+    while todo.size:
+        h = idx[todo]
+        ci, ri = c[todo], radius[todo]
+        at = vs[np.minimum(h, n - 1)]
+        before = vs[np.maximum(h - 1, 0)]
+        if upper:
+            grow = (h < n) & (at - ci <= ri)
+            shrink = (h > 0) & (before - ci > ri)
+        else:
+            grow = (h < n) & (ci - at > ri)
+            shrink = (h > 0) & (ci - before <= ri)
+        step = grow.astype(np.int64) - shrink
+        moved = step != 0
+        todo = todo[moved]
+        idx[todo] += step[moved]
+    return idx
 
 
 def _count_within(values: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """``#{j : |values_j - values_i| <= radius_i}`` (self included), exactly.
 
-    Matches ``KDTree.query_radius(..., count_only=True)`` in 1-D: the
-    comparison is made on the rounded difference ``|v_j - v_i|``. A
-    ``searchsorted`` estimate is corrected at the two boundaries.
+    Matches ``KDTree.query_radius(..., count_only=True)`` (and
+    ``cKDTree.query_ball_point(..., p=inf, return_length=True)``) in 1-D: the
+    comparison is made on the rounded difference ``|v_j - v_i|``. The values
+    are sorted once, ``searchsorted`` (queries in sorted order) gives both
+    ends of every interval, and the ends are corrected to the exact
+    comparison.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D array.
+    radius : numpy.ndarray
+        Radius per value, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Counts (int64), in the order of ``values``.
     """
-    n = values.size
-    vs = np.sort(values)
-    c = values
-    hi = np.searchsorted(vs, c + radius, side="right")
-    lo = np.searchsorted(vs, c - radius, side="left")
-    # fix the upper boundary: hi = first index with vs[j] - c > r
-    while True:
-        up = hi < n
-        up[up] = (vs[hi[up]] - c[up]) <= radius[up]
-        down = hi > 0
-        down[down] = (vs[hi[down] - 1] - c[down]) > radius[down]
-        if not (up.any() or down.any()):
-            break
-        hi = hi + up - down
-    # fix the lower boundary: lo = first index with c - vs[j] <= r
-    while True:
-        down = lo > 0
-        down[down] = (c[down] - vs[lo[down] - 1]) <= radius[down]
-        up = lo < n
-        up[up] = (c[up] - vs[lo[up]]) > radius[up]
-        if not (up.any() or down.any()):
-            break
-        lo = lo - down + up
-    return hi - lo
+    order = np.argsort(values)
+    vs = values[order]
+    r = radius[order]
+    hi = _settle(vs, vs, r, np.searchsorted(vs, vs + r, side="right"), upper=True)
+    lo = _settle(vs, vs, r, np.searchsorted(vs, vs - r, side="left"), upper=False)
+    out = np.empty(values.size, dtype=np.int64)
+    out[order] = hi - lo
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -429,19 +454,36 @@ def _count_within(values: np.ndarray, radius: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def _entropy_knn_noised(x: np.ndarray, k: int, rng: np.random.Generator) -> float:
-    """``_npeet.entropy(x[:, None], k, base=2)`` for a validated 1-D array."""
-    n = x.size
-    xn = x + _NPEET_NOISE * rng.random(n)
-    r = _kth_gap_sorted(np.sort(xn), k)
+def _knn_entropies(values: np.ndarray, sizes: np.ndarray, k: int) -> list[float]:
+    """``_npeet.entropy(., k, base=2)`` of each (noised) segment of ``values``.
+
+    ``H_s = (psi(N_s) - psi(k) + ln 2 + mean_s(ln r_i)) / ln 2`` with ``r_i``
+    the k-th gap within segment ``s`` (``N_s = sizes[s] > k``), the mean
+    taken over the segment's values in sorted order (as NPEET's, up to
+    summation order).
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    r, starts = _kth_gaps_by_segment(values, sizes, k)
     if np.any(r <= 0):
         raise InputError(
             "coincident samples after the 1e-5 tie-breaking noise; "
             "rescale or fuzz the data",
             source="x",
         )
-    const = digamma(float(n)) - digamma(float(k)) + _LN2
-    return float((const + np.mean(np.log(r))) / _LN2)
+    log_r = np.log(r)
+    const = _psi(sizes.astype(np.float64)) - _psi(float(k)) + _LN2
+    out = []
+    for s, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist())):  # segments
+        # np.mean's pairwise sum, without its per-call overhead
+        mean_log_r = np.add.reduce(log_r[start : start + size]) / size
+        out.append(float((const[s] + mean_log_r) / _LN2))
+    return out
+
+
+def _entropy_knn_noised(x: np.ndarray, k: int, rng: np.random.Generator) -> float:
+    """``_npeet.entropy(x[:, None], k, base=2)`` for a validated 1-D array."""
+    n = x.size
+    return _knn_entropies(x + _NPEET_NOISE * rng.random(n), np.array([n]), k)[0]
 
 
 def entropy_knn(x: np.ndarray, k: int = 5, rng: np.random.Generator | None = None) -> float:
@@ -510,13 +552,60 @@ def entropy_discrete(counts_per_bin: np.ndarray) -> float:
 
 def _micd(phi: np.ndarray, labels: np.ndarray, k: int, rng: np.random.Generator) -> float:
     """``_npeet.micd(phi, labels, k, base=2, warning=False)`` (validated input)."""
-    h_x = _entropy_knn_noised(phi, k, rng)
-    uniq, inverse, cnt = np.unique(labels, return_inverse=True, return_counts=True)
-    p = cnt / labels.size
+    uniq, codes = np.unique(labels, return_inverse=True)
+    return _micd_codes(phi, codes.reshape(-1), uniq.size, k, rng)
+
+
+def _micd_codes(
+    phi: np.ndarray, codes: np.ndarray, n_codes: int, k: int, rng: np.random.Generator
+) -> float:
+    """``_npeet.micd`` for labels coded ``0 .. n_codes - 1`` in sorted label order.
+
+    The random numbers are drawn as ``micd`` draws them: ``N`` for ``H(phi)``,
+    then ``N_y`` for each label ``y`` with ``N_y > k``, in label order (one
+    draw of the concatenation: ``Generator.random`` produces the same
+    stream either way). All entropies are then computed in one pass: the
+    noised ``phi`` and the noised values of every such label are sorted
+    segments of one array (:func:`_knn_entropies`).
+
+    Parameters
+    ----------
+    phi : numpy.ndarray
+        Continuous values, shape ``[N]``.
+    codes : numpy.ndarray
+        Integer label codes in ``0 .. n_codes - 1``, shape ``[N]``.
+    n_codes : int
+        Number of codes.
+    k : int
+        Number of nearest neighbours.
+    rng : numpy.random.Generator
+        Source of the tie-breaking noise.
+
+    Returns
+    -------
+    float
+        ``|H(phi) - sum_y p(y) H(phi | y)|`` in bits.
+    """
+    n = phi.size
+    cnt = np.bincount(codes, minlength=n_codes)
+    big = cnt > k  # NPEET: k <= N_y - 1, else "assuming maximal entropy"
+    sizes = cnt[big]
+    noise = rng.random(n + int(sizes.sum()))
+    # members of each big label, label by label, in their original order
+    key = codes.astype(np.int16) if n_codes <= np.iinfo(np.int16).max else codes
+    order = np.argsort(key, kind="stable")
+    if not big.all():
+        order = order[big[codes[order]]]
+    values = np.concatenate((phi, phi[order])) + _NPEET_NOISE * noise
+    entropies = _knn_entropies(values, np.concatenate(([n], sizes)), k)
+    h_x = entropies[0]
+    p = cnt / n
     h_cond = 0.0
-    for idx in range(uniq.size):  # loop over bins (few), not samples
-        if k <= cnt[idx] - 1:
-            h_cond += p[idx] * _entropy_knn_noised(phi[inverse == idx], k, rng)
+    seg = 1
+    for idx in np.flatnonzero(cnt).tolist():  # labels present, in sorted order
+        if big[idx]:
+            h_cond += p[idx] * entropies[seg]
+            seg += 1
         else:  # NPEET: "insufficient data, assuming maximal entropy"
             h_cond += p[idx] * h_x
     return float(abs(h_x - h_cond))
@@ -567,11 +656,10 @@ def _ksg(x: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator) -> floa
     n = x.size
     xn = x + _NPEET_NOISE * rng.random(n)
     yn = y + _NPEET_NOISE * rng.random(n)
-    eps = _kth_maxnorm_2d(xn, yn, k)
-    r = eps - _NPEET_RADIUS_SHIFT
-    a = np.mean(digamma(_count_within(xn, r).astype(np.float64)))
-    b = np.mean(digamma(_count_within(yn, r).astype(np.float64)))
-    return float((-a - b + digamma(float(k)) + digamma(float(n))) / _LN2)
+    r = _kth_maxnorm_2d(xn, yn, k) - _NPEET_RADIUS_SHIFT
+    a = np.mean(_psi(_count_within(xn, r).astype(np.float64)))
+    b = np.mean(_psi(_count_within(yn, r).astype(np.float64)))
+    return float((-a - b + _psi(float(k)) + _psi(float(n))) / _LN2)
 
 
 def mi_ksg(
@@ -587,8 +675,8 @@ def mi_ksg(
     distance to the k-th nearest neighbour in the joint space;
     ``n_x(i) = #{j : |x_j - x_i| <= eps_i - 1e-15}`` (``i`` included), same
     for ``y``; ``I = (psi(k) + psi(N) - <psi(n_x)> - <psi(n_y)>) / ln 2``.
-    Can be slightly negative. The joint kNN search is exact, done in
-    memory-bounded blocks.
+    Can be slightly negative. The joint kNN search is exact
+    (``scipy.spatial.cKDTree`` with the max-norm).
 
     Parameters
     ----------
@@ -670,13 +758,14 @@ def i_pred_sortseq(
     n = phi_r.size
     k = _check_k(k, n)
     phi_r = _fuzz(phi_r, knn_fuzz, rng)
-    info = _micd(phi_r, y_r, k, rng)
+    n_bins = cts.shape[1]
+    info = _micd_codes(phi_r, y_r, n_bins, k, rng)
     if not uncertainty:
         return info, 0.0
     n_subsamples = _check_subsamples(n_subsamples)
     _check_k(k, n // 2)
     d_info = _half_subsample_sd(
-        lambda ix: _micd(phi_r[ix], y_r[ix], k, rng), n, n_subsamples, rng
+        lambda ix: _micd_codes(phi_r[ix], y_r[ix], n_bins, k, rng), n, n_subsamples, rng
     )
     return info, d_info
 
