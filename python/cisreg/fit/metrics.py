@@ -186,12 +186,14 @@ def _expand_reads(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     """One observation per read: repeat ``values[n]`` ``counts[n, y]`` times.
 
     Returns ``(values_per_read, bin_per_read)``, ordered by sequence, then bin.
+    Only the non-zero cells of ``counts`` are expanded.
     """
-    n, n_bins = counts.shape
+    n_bins = counts.shape[1]
     flat = counts.reshape(-1)
-    vals = np.repeat(np.repeat(values, n_bins), flat)
-    labels = np.repeat(np.tile(np.arange(n_bins), n), flat)
-    return vals, labels
+    cells = np.flatnonzero(flat != 0)
+    reps = flat[cells]
+    rows, bins = np.divmod(cells, n_bins)
+    return np.repeat(values[rows], reps), np.repeat(bins, reps)
 
 
 def _fuzz(phi: np.ndarray, knn_fuzz: float, rng: np.random.Generator) -> np.ndarray:
@@ -336,12 +338,17 @@ def _kth_gaps_by_segment(
         return _kth_gap_sorted(np.sort(values), k), np.zeros(1, dtype=np.int64)
     pad = 2 * k
     starts = np.concatenate(([0], np.cumsum(sizes[:-1] + pad)))
-    src = np.concatenate(([0], np.cumsum(sizes)))
-    xs = np.empty(int(starts[-1] + sizes[-1]))
-    for s in range(sizes.size):  # segments (bins), not points
-        xs[starts[s] : starts[s] + sizes[s]] = np.sort(values[src[s] : src[s + 1]])
+    stops = starts + sizes
+    xs = np.empty(int(stops[-1]))
+    src = 0
+    for start, stop in zip(starts.tolist(), stops.tolist()):  # segments (bins), not points
+        seg = xs[start:stop]
+        seg[:] = values[src : src + stop - start]
+        seg.sort()
+        src += stop - start
     pads = (starts[1:, None] - pad + np.arange(pad)[None, :]).ravel()
-    extent = 4.0 * max(float(np.max(np.abs(values))), 1.0)
+    # largest |value|: at the ends of the sorted segments
+    extent = 4.0 * max(float(np.abs(xs[starts]).max()), float(np.abs(xs[stops - 1]).max()), 1.0)
     if math.isfinite(2.0 * extent):  # sentinel differences do not overflow
         xs[pads] = np.tile(np.repeat([extent, -extent], k), sizes.size - 1)
         r = _kth_gap_sorted(xs, k)
@@ -596,7 +603,10 @@ def _micd_codes(
     order = np.argsort(key, kind="stable")
     if not big.all():
         order = order[big[codes[order]]]
-    values = np.concatenate((phi, phi[order])) + _NPEET_NOISE * noise
+    values = np.empty(noise.size)
+    values[:n] = phi
+    np.take(phi, order, out=values[n:])
+    values += _NPEET_NOISE * noise  # x + 1e-5 * U, as _npeet.add_noise
     entropies = _knn_entropies(values, np.concatenate(([n], sizes)), k)
     h_x = entropies[0]
     p = cnt / n
