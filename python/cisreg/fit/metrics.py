@@ -366,7 +366,8 @@ def _kth_maxnorm_2d(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     NPEET's ``query_neighbors(KDTree(points, 'chebyshev'), points, k)``: the
     (k+1)-th smallest distance counting the point itself, from
     ``scipy.spatial.cKDTree.query(..., k=[k + 1], p=inf)`` (exact search;
-    the distance is ``max(|x_j - x_i|, |y_j - y_i|)``).
+    the distance is ``max(|x_j - x_i|, |y_j - y_i|)``). The points are
+    queried in the tree's leaf order, which is a little faster.
 
     Parameters
     ----------
@@ -382,9 +383,12 @@ def _kth_maxnorm_2d(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     """
     points = np.column_stack((x, y))
     tree = cKDTree(points)
-    workers = _query_workers(x.size)
-    dist, _ = tree.query(points, k=[k + 1], p=np.inf, workers=workers)
-    return dist[:, 0]
+    # queries in the tree's leaf order (neighbouring queries visit the same nodes)
+    order = tree.indices
+    dist, _ = tree.query(points[order], k=[k + 1], p=np.inf, workers=_query_workers(x.size))
+    out = np.empty(x.size)
+    out[order] = dist[:, 0]
+    return out
 
 
 def _query_workers(n: int) -> int:
