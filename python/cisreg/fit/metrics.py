@@ -61,7 +61,9 @@ results are reproducible but not bit-identical to MAVE-NN.
 
 Implementation: every neighbour search is exact, and its distances are the
 floating-point differences a brute-force search computes, so the estimates
-do not depend on the search method. In 1-D (kNN entropies) the k-th
+depend neither on the search method nor on the number of threads (kNN
+queries of 2048 points or more use :func:`cisreg.effective_n_threads`
+threads). In 1-D (kNN entropies) the k-th
 neighbour distance comes from the sorted sample (the k nearest others of a
 value and the value itself are ``k + 1`` consecutive sorted values), and all
 the bins of ``micd`` are handled in one pass over one padded array; the joint
@@ -266,10 +268,10 @@ def _kth_gap_sorted(xs: np.ndarray, k: int) -> np.ndarray:
 
     The k nearest others of ``xs[i]`` are, with ``xs[i]`` itself, ``k + 1``
     consecutive values ``xs[j .. j+k]`` (``i - k <= j <= i``), so the k-th
-    distance is ``min_j max(xs[i] - xs[j], xs[j+k] - xs[i])``: ``k + 1``
-    vectorised passes over the array, no partial sort. The distances are
-    the same floating-point differences a kNN search computes (rounding is
-    monotone), so the result is exact.
+    distance is ``min_j max(xs[i] - xs[j], xs[j+k] - xs[i])``: one
+    vectorised pass per position of ``i`` in its window, no partial sort.
+    The distances are the same floating-point differences a kNN search
+    computes (rounding is monotone), so the result is exact.
 
     Parameters
     ----------
