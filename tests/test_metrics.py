@@ -117,6 +117,16 @@ def test_knn_primitives_match_brute_force(scale):
     np.testing.assert_array_equal(_count_within(x, r), brute_counts)
 
 
+def test_kth_maxnorm_2d_threaded_query_matches_brute_force(monkeypatch):
+    from cisreg.fit import metrics
+
+    monkeypatch.setattr(metrics, "_PARALLEL_QUERY_MIN", 1)  # threaded query even for few points
+    rng = np.random.default_rng(19)
+    x = np.round(rng.standard_normal(500), 2)  # ties in x
+    y = x + rng.standard_normal(500)
+    np.testing.assert_array_equal(_kth_maxnorm_2d(x, y, 5), _brute_kth(np.c_[x, y], 5))
+
+
 def test_kth_gaps_by_segment_match_each_segment():
     rng = np.random.default_rng(16)
     k = 4
