@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -36,7 +35,7 @@ def _note(msg: str) -> None:
     print(f"baselines.fused: {msg}", file=sys.stderr, flush=True)
 
 
-def _cache_dir(cache_dir: Optional[str]) -> Path:
+def _cache_dir(cache_dir: str | None) -> Path:
     d = cache_dir or os.environ.get("CISREG_FUSED_CACHE")
     if not d:
         uid = os.getuid() if hasattr(os, "getuid") else 0
@@ -58,8 +57,8 @@ def _cpu_id() -> str:
         return platform.processor() + platform.machine()
 
 
-def build(march: Optional[str] = None, *, cxx: Optional[str] = None, cache_dir: Optional[str] = None,
-          extra_flags: tuple[str, ...] = (), quiet: bool = False) -> Optional[Path]:
+def build(march: str | None = None, *, cxx: str | None = None, cache_dir: str | None = None,
+          extra_flags: tuple[str, ...] = (), quiet: bool = False) -> Path | None:
     """Compile fused_lac.cpp (if not cached) and return the library's path; None on failure."""
     march = march or os.environ.get("CISREG_FUSED_MARCH") or "native"
     cxx = cxx or os.environ.get("CXX") or "g++"
@@ -69,7 +68,7 @@ def build(march: Optional[str] = None, *, cxx: Optional[str] = None, cache_dir: 
         return None
     flags = ["-O3", f"-march={march}", "-fopenmp", "-shared", "-fPIC", "-std=gnu++17", *extra_flags]
     try:
-        version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
+        version = subprocess.run([exe, "--version"], check=False, capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as e:
         _note(f"cannot run {exe}: {e}; the fused baseline is unavailable")
         return None
@@ -85,7 +84,7 @@ def build(march: Optional[str] = None, *, cxx: Optional[str] = None, cache_dir: 
     if not quiet:
         _note("compiling: " + " ".join(cmd))
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError) as e:
         _note(f"compiler failed to run: {e}; the fused baseline is unavailable")
         return None
@@ -98,7 +97,7 @@ def build(march: Optional[str] = None, *, cxx: Optional[str] = None, cache_dir: 
     return out
 
 
-def _expected_layout() -> Optional[dict[str, int]]:
+def _expected_layout() -> dict[str, int] | None:
     """The kernel's constants as cisreg's lac preset has them (None if cisreg is not importable)."""
     try:
         from cisreg.models import Model, preset
@@ -158,7 +157,7 @@ class FusedLac:
                                    f"(name: (kernel, cisreg)): {diff}")
 
     def __call__(self, codes: np.ndarray, counts: np.ndarray, theta: np.ndarray,
-                 rows: Optional[np.ndarray] = None, n_threads: int = 1) -> tuple[float, np.ndarray]:
+                 rows: np.ndarray | None = None, n_threads: int = 1) -> tuple[float, np.ndarray]:
         """Summed NLL over ``rows`` (default all) and its gradient (float64, cisreg's layout).
 
         codes: uint8 [n, 75] in 0..3 (values are read modulo 4; they are not range-checked);
@@ -204,8 +203,8 @@ class FusedLac:
         return f"FusedLac(march={self.march!r}, lanes={self.lanes}, path={str(self.path)!r})"
 
 
-def load_fused(march: Optional[str] = None, *, cxx: Optional[str] = None, cache_dir: Optional[str] = None,
-               check_layout: bool = True, quiet: bool = False) -> Optional[FusedLac]:
+def load_fused(march: str | None = None, *, cxx: str | None = None, cache_dir: str | None = None,
+               check_layout: bool = True, quiet: bool = False) -> FusedLac | None:
     """The fused baseline as a callable ``(codes, counts, theta, rows=None, n_threads=1) -> (loss, grad)``,
     built for ``-march=<march>`` (default ``$CISREG_FUSED_MARCH`` or ``native``); None (with a message
     on stderr) when it cannot be compiled or loaded."""
