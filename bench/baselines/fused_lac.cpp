@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -464,17 +465,16 @@ int64_t fused_lac_info(int64_t* out, int64_t cap) {
     return W;
 }
 
-// Summed NLL over b rows (rows[i], or i when rows is null) of codes [n, 75] (uint8, C order) and
-// counts [n, 10] (float64, C order); grad [1782] is overwritten with its gradient at theta [1782].
-// Returns NaN (grad zero) when a row index is outside [0, n). n_threads < 1 means all.
+// Summed NLL over b rows (rows[i], or i when rows is null) of codes [n, 75] (uint8, C order; codes
+// are read modulo 4) and counts [n, 10] (float64, C order); grad [1782] is overwritten with its
+// gradient at theta [1782]. Returns NaN (grad zero) when a row index is outside [0, n) or memory
+// cannot be allocated. n_threads < 1 means omp_get_max_threads().
 double fused_lac_loss_grad(const uint8_t* codes, int64_t n, const int64_t* rows, int64_t b,
                            const double* counts, const double* theta, double* grad, int n_threads) {
     std::memset(grad, 0, sizeof(double) * P);
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     if (b <= 0) return 0.0;
-    if (n <= 0) return std::numeric_limits<double>::quiet_NaN();
-    Params* prm = new Params;
-    load_params(theta, *prm);
-    const Params& p = *prm;
+    if (n <= 0) return nan;
     const int64_t ntile = (b + R * W - 1) / (R * W);
     int nt = n_threads;
 #if defined(_OPENMP)
@@ -484,7 +484,24 @@ double fused_lac_loss_grad(const uint8_t* codes, int64_t n, const int64_t* rows,
 #endif
     if (nt > ntile) nt = static_cast<int>(ntile);
     if (nt < 1) nt = 1;
-    std::vector<double> part(static_cast<size_t>(nt) * (P + 1), 0.0);
+
+    // Every allocation before the parallel region (no exception may leave this C function).
+    std::unique_ptr<Params> prm;
+    std::vector<std::unique_ptr<Acc>> accs(static_cast<size_t>(nt));
+    std::vector<std::unique_ptr<Tile>> tiles(static_cast<size_t>(nt));
+    std::vector<double> part;                  // per thread: gradient [P], then the loss
+    try {
+        prm.reset(new Params);
+        for (int t = 0; t < nt; ++t) {
+            accs[t].reset(new Acc);
+            tiles[t].reset(new Tile);
+        }
+        part.assign(static_cast<size_t>(nt) * (P + 1), 0.0);
+    } catch (const std::bad_alloc&) {
+        return nan;
+    }
+    load_params(theta, *prm);
+    const Params& p = *prm;
     int bad = 0;
 
 #pragma omp parallel num_threads(nt) reduction(| : bad)
@@ -494,34 +511,31 @@ double fused_lac_loss_grad(const uint8_t* codes, int64_t n, const int64_t* rows,
 #else
         const int t = 0;
 #endif
-        const int64_t k0 = ntile * t / nt, k1 = ntile * (t + 1) / nt;
-        Acc* acc = new Acc;
-        Tile* s = new Tile;
-        std::memset(static_cast<void*>(acc), 0, sizeof *acc);
+        const int64_t k0 = ntile * t / nt, k1 = ntile * (t + 1) / nt;   // this thread's tiles
+        Acc& acc = *accs[t];
+        Tile& s = *tiles[t];
+        std::memset(static_cast<void*>(&acc), 0, sizeof acc);
         double* g = part.data() + static_cast<size_t>(t) * (P + 1);
         double loss = 0.0;
         int since = 0;
         for (int64_t k = k0; k < k1; ++k) {
             for (int r = 0; r < R; ++r)
-                if (!load_block(codes, n, rows, b, counts, k * R + r, s->words[r], s->cnt[r])) bad = 1;
+                if (!load_block(codes, n, rows, b, counts, k * R + r, s.words[r], s.cnt[r])) bad = 1;
             if (FL_PREFETCH && k + 1 < k1)
                 for (int r = 0; r < R; ++r) prefetch_block(codes, n, rows, b, counts, (k + 1) * R + r);
-            tile(p, *acc, *s);
+            tile(p, acc, s);
             since += R;
             if (since >= FLUSH) {
-                flush(*acc, p, g, loss);
+                flush(acc, p, g, loss);
                 since = 0;
             }
         }
-        flush(*acc, p, g, loss);
+        flush(acc, p, g, loss);
         g[P] = loss;
-        delete s;
-        delete acc;
     }
-    delete prm;
-    if (bad) return std::numeric_limits<double>::quiet_NaN();
+    if (bad) return nan;
     double loss = 0.0;
-    for (int t = 0; t < nt; ++t) {
+    for (int t = 0; t < nt; ++t) {                  // fixed order: deterministic for a given nt
         const double* g = part.data() + static_cast<size_t>(t) * (P + 1);
         for (int i = 0; i < P; ++i) grad[i] += g[i];
         loss += g[P];
