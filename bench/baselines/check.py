@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     model = Model(preset("lac"))
-    net, meas = model.compiled.network, model.compiled.measurement
+    core = model.core
     codes, counts = make_data(args.n)
     subset = np.random.default_rng(2).permutation(args.n)[: min(args.subset, args.n)]  # unsorted
     cases = [(tn, th, rn, r) for tn, th in thetas(model).items() for rn, r in (("all", None), ("subset", subset))]
-    ref = {(tn, rn): _core.loss_and_grad(net, meas, codes, counts, th, r, 1) for tn, th, rn, r in cases}
+    ref = {(tn, rn): _core.loss_and_grad(core, codes, counts, th, r, 1) for tn, th, rn, r in cases}
     ok_all = True
 
     def emit(rec: dict) -> None:

@@ -106,7 +106,7 @@ def _expected_layout() -> dict[str, int] | None:
     m = Model(preset("lac"))
     spec, lay = m.spec, m.layout
     sites = {s.name: s for s in spec.sites}
-    meas = m.compiled.measurement
+    meas = m.core.measurement
     want = {"P": lay.size, "L": spec.length, "Y": meas.n_bins, "H": meas.hidden,
             "S0": sites["CRP"].start, "W0": sites["CRP"].width,
             "S1": sites["RNAP"].start, "W1": sites["RNAP"].width}

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     codes, counts = make_data(N)
     model = Model(preset("lac"))
     theta = model.theta.copy()
-    net, meas = model.compiled.network, model.compiled.measurement
+    core = model.core
     lines: list[dict] = []
 
     def emit(rec: dict) -> None:
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     common = {"n": N, "L": 75, "states": 4}
     for nt in threads:
-        t = timed(lambda nt=nt: _core.loss_and_grad(net, meas, codes, counts, theta, None, nt), args.repeats)
+        t = timed(lambda nt=nt: _core.loss_and_grad(core, codes, counts, theta, None, nt), args.repeats)
         emit({"bench": "loss_grad", "impl": "cisreg", "dtype": "float64", "kernel_level": _core.cpu_kernel_level(),
               "threads": nt, **common, **summary(t, N)})
     for march in [s for s in args.march.split(",") if s]:

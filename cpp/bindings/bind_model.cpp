@@ -169,7 +169,8 @@ void register_model(py::module_& m) {
         .def_property_readonly("gpmap",
                                [](const Model& md) { return std::string(md.gp == GPKind::Network ? "network" : "kinetic"); })
         .def_readonly("measurement", &Model::meas)
-        .def_property_readonly("chunk_rows", [](const Model& md) { return chunk_rows(md); });
+        .def("chunk_rows", [](const Model& md, int64_t b) { return chunk_rows(md, b); }, py::arg("batch_rows"),
+             "Rows per chunk of the deterministic reduction for a batch of this many rows.");
 }
 
 }  // namespace cisreg::bind

@@ -153,7 +153,7 @@ void measurement_forward(const Model& m, const double* theta, const double* phi,
     }
 }
 
-int64_t chunk_rows(const Model& m) {
+int64_t chunk_rows(const Model& m, int64_t b) {
     // work per row, in table lookups / hidden units: the rows must outweigh zeroing and
     // summing a partial gradient of P entries per chunk
     int64_t work = 1;
@@ -161,6 +161,9 @@ int64_t chunk_rows(const Model& m) {
     work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden : m.meas.hidden;
     int64_t rows = 256;
     while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
+    // large batches: longer chunks (fewer flushes of the lane accumulators), still at least
+    // 16 chunks for the threads
+    while (rows < 4096 && rows * 2 * 16 <= b) rows *= 2;
     return rows;
 }
 

@@ -16,6 +16,11 @@ template <class T>
 struct Plan {
     const Model* model = nullptr;
     std::vector<T> th;  // theta in T
+    // layer 1: every (site, strand) as forward-scan tables (see SitesView)
+    std::vector<T> site_tab, site_ptab;
+    std::vector<int32_t> row0, pair0, pair_oi, pair_oj, bias_slot0;
+    std::vector<int64_t> row_theta, ptab_theta;
+    std::vector<int64_t> slot_theta;  // theta index of each lane-accumulated gradient slot
     SitesView<T> sites;
     // G-P map (one of the two is used, after model->gp)
     std::vector<T> net_a_coef, net_B, net_alpha;
@@ -26,7 +31,6 @@ struct Plan {
     std::vector<T> meas_buf;
     MpaView<T> mpa;
     GeView<T> ge;
-    int64_t chunk_rows = 256;
 
     Plan(const Model& m, const double* theta);
     Plan(const Plan&) = delete;

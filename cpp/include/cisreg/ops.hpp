@@ -85,10 +85,12 @@ void measurement_forward(const Model& m, const double* theta, const double* phi 
 // below alphabet_size; return if there is none.
 void check_codes(int32_t alphabet_size, const SeqBatch& batch);
 
-// Rows per chunk of the deterministic reduction for this model (a multiple of 256 that
-// grows with the parameter count, so that zeroing and summing per-chunk partial gradients
-// stays cheap next to the work on the rows).
-int64_t chunk_rows(const Model& m);
+// Rows per chunk of the deterministic reduction for this model and a batch of b rows: a
+// power of two >= 256 that grows with the parameter count (so that zeroing and summing
+// per-chunk partial gradients stays cheap next to the work on the rows) and with the batch
+// (at least 16 chunks). It depends on nothing else, so results do not depend on the number
+// of threads.
+int64_t chunk_rows(const Model& m, int64_t b);
 
 // Whether the core was built with OpenMP / CUDA, and what it sees.
 bool has_openmp();

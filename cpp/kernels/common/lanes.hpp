@@ -64,6 +64,7 @@ struct ScalarOps {
     using T = Tp;
     using U = UT;   // unsigned integer lanes of T's width
     using Us = UT;  // the scalar unsigned type of one lane
+    using I = typename std::make_signed<UT>::type;  // signed integer lanes (codes, indices)
     using M = bool;
     static constexpr int V = 1;
     CISREG_HD static T splat(T x) { return x; }
@@ -80,6 +81,11 @@ struct ScalarOps {
     CISREG_HD static T lane(T x, int) { return x; }
     CISREG_HD static void set_lane(T& x, int, T v) { x = v; }
     CISREG_HD static T hsum(T x) { return x; }
+    // tab[idx] (n: the table's size, which lane types use to pick a lookup method)
+    CISREG_HD static T lookup(const T* tab, I idx, int32_t) { return tab[idx]; }
+    CISREG_HD static I ilane(I x, int) { return x; }
+    CISREG_HD static I to_int(U u) { return static_cast<I>(u); }
+    CISREG_HD static void set_ilane(I& x, int, I v) { x = v; }
 };
 template <>
 struct Ops<float> : ScalarOps<float, uint32_t> {};

@@ -1,6 +1,8 @@
-// Layer 1, one row at a time: the binding free energy of every site (see cisreg/model.hpp,
-// Site) and its vector-Jacobian product. Table lookups do not vectorise across rows, so
-// these run per row on every back end; the CPU driver calls them once per SIMD lane.
+// Layer 1 for any lane type R: the binding free energy of every site (cisreg/model.hpp,
+// Site) and its vector-Jacobian product. Rows read their codes through `ct`: ct[p] holds
+// the code at sequence position p of every lane (Ops<R>::I). Small tables (DNA, RNA) are
+// looked up by register shuffles and their gradients summed per lane by compare-and-select;
+// large ones (proteins) by per-lane loads and per-lane scatter.
 #pragma once
 #include <cstdint>
 
@@ -10,126 +12,158 @@
 namespace cisreg::rows {
 inline namespace CISREG_ISA_NS {
 
-// Code of motif position l (of w) on `strand` at placement x (the motif's first sequence
-// position). Codes >= A set `bad` and read as 0, so that memory outside theta is never
-// touched; the caller reports them.
-template <class T>
-CISREG_HD unsigned motif_code(const SitesView<T>& v, const uint8_t* x, int32_t l, int32_t w, int32_t strand,
-                              unsigned& bad) {
-    const unsigned A = static_cast<unsigned>(v.A);
-    unsigned c = strand == 0 ? x[l] : x[w - 1 - l];
-    bad |= static_cast<unsigned>(c >= A);
-    c = c < A ? c : 0u;
-    return strand == 0 ? c : v.comp[c];
-}
-
-// Energy of one placement of site s (without eps or bias): sum of its matrix entries and
-// pair terms.
-template <class T>
-CISREG_HD T placement_energy(const SitesView<T>& v, const Site& s, const uint8_t* x, int32_t strand, unsigned& bad) {
-    const int32_t A = v.A, w = s.width;
-    const T* E = v.th + s.e_offset;
-    T acc[4] = {T(0), T(0), T(0), T(0)};  // independent partial sums: lookups are cheap, one chain is not
-    if (strand == 0 && A == 4) {           // the common case: valid iff < 4, and c & 3 stays in bounds
-        unsigned b = 0;
-        int32_t l = 0;
-        for (; l + 4 <= w; l += 4)
-            for (int32_t q = 0; q < 4; ++q) {
-                const unsigned c = x[l + q];
-                b |= c;
-                acc[q] += E[4 * (l + q) + static_cast<int32_t>(c & 3u)];
-            }
-        for (; l < w; ++l) {
-            const unsigned c = x[l];
-            b |= c;
-            acc[0] += E[4 * l + static_cast<int32_t>(c & 3u)];
-        }
-        bad |= static_cast<unsigned>(b > 3u);
-    } else {
-        for (int32_t l = 0; l < w; ++l)
-            acc[l & 3] += E[l * A + static_cast<int32_t>(motif_code(v, x, l, w, strand, bad))];
+// Energy of one placement (the motif's first sequence position `pos`) of site s on strand
+// st, without eps or bias: its table rows and pair terms.
+template <class R, class T, class C>
+CISREG_HD R placement_energy(const SitesView<T>& v, int32_t s, int32_t st, int32_t pos, const C* ct) {
+    using O = Ops<R>;
+    const Site& site = v.site[s];
+    const int32_t w = site.width, A = v.A;
+    const T* rows = v.tab + static_cast<int64_t>(v.row0[s] + st * w) * v.AS;
+    R a0 = O::splat(T(0)), a1 = a0, a2 = a0, a3 = a0;  // four chains
+    int32_t j = 0;
+    for (; j + 4 <= w; j += 4) {
+        a0 = a0 + O::lookup(rows + static_cast<int64_t>(j) * v.AS, ct[pos + j], A);
+        a1 = a1 + O::lookup(rows + static_cast<int64_t>(j + 1) * v.AS, ct[pos + j + 1], A);
+        a2 = a2 + O::lookup(rows + static_cast<int64_t>(j + 2) * v.AS, ct[pos + j + 2], A);
+        a3 = a3 + O::lookup(rows + static_cast<int64_t>(j + 3) * v.AS, ct[pos + j + 3], A);
     }
-    if (s.n_pairs > 0) {
-        const T* P = v.th + s.pair_offset;
-        for (int32_t q = 0; q < s.n_pairs; ++q) {
-            const int32_t i = v.pair_i[s.pair_begin + q], j = v.pair_j[s.pair_begin + q];
-            const unsigned ci = motif_code(v, x, i, w, strand, bad), cj = motif_code(v, x, j, w, strand, bad);
-            acc[q & 3] += P[(static_cast<int64_t>(q) * A + ci) * A + cj];
+    for (; j < w; ++j) a0 = a0 + O::lookup(rows + static_cast<int64_t>(j) * v.AS, ct[pos + j], A);
+    if (site.n_pairs > 0) {
+        const int32_t t0 = v.pair0[s] + st * site.n_pairs;
+        for (int32_t q = 0; q < site.n_pairs; ++q) {
+            const int32_t t = t0 + q;
+            const C idx = ct[pos + v.pair_oi[t]] * A + ct[pos + v.pair_oj[t]];
+            const R e = O::lookup(v.ptab + static_cast<int64_t>(t) * v.PS, idx, A * A);
+            if (q & 1)
+                a3 = a3 + e;
+            else
+                a2 = a2 + e;
         }
     }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    return (a0 + a1) + (a2 + a3);
 }
 
-// dG [S] of one row x [L]; resid [n_resid] receives the weights of the placements of
-// sliding sites (their posterior probabilities: they sum to 1 per site). Returns nonzero
-// if a code outside the alphabet was read.
-template <class T>
-CISREG_HD unsigned energy_row(const SitesView<T>& v, const uint8_t* x, T* dG, T* resid) {
-    unsigned bad = 0;
-    for (int32_t si = 0; si < v.S; ++si) {
-        const Site& s = v.site[si];
-        const T eps = v.th[s.eps_offset];
-        if (!s.sliding()) {
-            dG[si] = eps + placement_energy(v, s, x + s.start, 0, bad);
+// dG [S] of one row (or V rows); resid [n_resid] receives the weights of the placements of
+// sliding sites (their posterior probabilities: they sum to 1 per site):
+//   dG = eps - log sum_{strand, p} exp(-(e(strand, p) + bias[strand, p])).
+template <class R, class T, class C>
+CISREG_HD void sites_forward(const SitesView<T>& v, const C* ct, R* dG, R* resid) {
+    using O = Ops<R>;
+    for (int32_t s = 0; s < v.S; ++s) {
+        const Site& site = v.site[s];
+        const R eps = O::splat(v.th[site.eps_offset]);
+        if (!site.sliding()) {
+            dG[s] = eps + placement_energy<R>(v, s, 0, site.start, ct);
             continue;
         }
-        // dG = eps - log sum_c exp(-e_c): each configuration's -e_c in resid, then max-shifted
-        T* r = resid + s.resid_begin;
-        const T* bias = s.bias_offset >= 0 ? v.th + s.bias_offset : nullptr;
-        T m = T(-1e30);
-        for (int32_t st = 0; st < s.strands; ++st)
-            for (int32_t p = 0; p < s.n_place; ++p) {
-                const int32_t c = st * s.n_place + p;
-                T e = placement_energy(v, s, x + s.start + p, st, bad);
-                if (bias) e += bias[c];
-                r[c] = -e;
-                m = r[c] > m ? r[c] : m;
+        R* r = resid + site.resid_begin;
+        const T* bias = site.bias_offset >= 0 ? v.th + site.bias_offset : nullptr;
+        R m = O::splat(T(-1e30));
+        for (int32_t st = 0, c = 0; st < site.strands; ++st)
+            for (int32_t p = 0; p < site.n_place; ++p, ++c) {
+                R e = placement_energy<R>(v, s, st, site.start + p, ct);
+                if (bias) e = e + bias[c];
+                r[c] = O::splat(T(0)) - e;
+                m = O::max(m, r[c]);
             }
-        T z = T(0);
-        const int32_t nc = s.n_configs();
+        const int32_t nc = site.n_configs();
+        R z = O::splat(T(0));
         for (int32_t c = 0; c < nc; ++c) {
             r[c] = math::exp(r[c] - m);
-            z += r[c];
+            z = z + r[c];
         }
-        const T iz = T(1) / z;
-        for (int32_t c = 0; c < nc; ++c) r[c] *= iz;
-        dG[si] = eps - (m + math::log(z));
+        const R iz = O::div(O::splat(T(1)), z);
+        for (int32_t c = 0; c < nc; ++c) r[c] = r[c] * iz;
+        dG[s] = eps - (m + math::log(z));
     }
-    return bad;
 }
 
-// Accumulate the gradient of sum_s ddG[s] dG_s into `add(theta index, value)` for one row
-// x, given the row's resid from energy_row. Codes are read as in the forward pass.
-template <class T, class Add>
-CISREG_HD void energy_vjp_row(const SitesView<T>& v, const uint8_t* x, const T* ddG, const T* resid, Add&& add) {
-    unsigned bad = 0;
-    const int32_t A = v.A;
-    for (int32_t si = 0; si < v.S; ++si) {
-        const Site& s = v.site[si];
-        const T g = ddG[si];
-        if (g == T(0)) continue;
-        add(s.eps_offset, g);
-        const int32_t w = s.width;
-        const int32_t nc = s.n_configs();
-        for (int32_t c = 0; c < nc; ++c) {
-            const int32_t st = c / s.n_place, p = c - st * s.n_place;
-            const T gc = s.sliding() ? g * resid[s.resid_begin + c] : g;
-            if (gc == T(0)) continue;
-            const uint8_t* xp = x + s.start + p;
-            if (st == 0 && A == 4) {
-                for (int32_t l = 0; l < w; ++l) add(s.e_offset + 4 * l + (xp[l] & 3u), gc);
-            } else {
-                for (int32_t l = 0; l < w; ++l)
-                    add(s.e_offset + static_cast<int64_t>(l) * A + motif_code(v, xp, l, w, st, bad), gc);
+// Gradient of a table entry summed over the nb blocks of a tile: sum_b [code_b == a] g_b.
+template <int NB, class R, class C>
+CISREG_HD R select_sum(int nb_rt, const C* const* ct, int32_t pos, const R* g, int32_t a) {
+    const int nb = NB > 0 ? NB : nb_rt;
+    using O = Ops<R>;
+    R sum = O::splat(scalar_of<R>(0));
+    for (int b = 0; b < nb; ++b) sum = sum + O::select(ct[b][pos] == a, g[b], O::splat(scalar_of<R>(0)));
+    return sum;
+}
+
+// Maximum blocks per tile of the backward passes.
+constexpr int kMaxTile = 8;
+
+// The VJP of a tile of nb blocks: block b has codes ct[b], site energies' cotangents
+// ddG[b] [S] and placement weights resid[b]. Small tables' gradients go to the accumulator
+// slots (acc.add(slot, lanes)), large ones through acc.scatter(theta index, codes, lanes).
+// NB > 0 and AA > 0 fix nb and the alphabet size at compile time (the common cases).
+template <int NB = 0, int AA = 0, class R, class T, class C, class Acc>
+CISREG_HD void sites_vjp(const SitesView<T>& v, int nb_rt, const C* const* ct, const R* const* ddG,
+                         const R* const* resid, Acc& acc) {
+    using O = Ops<R>;
+    const int nb = NB > 0 ? NB : nb_rt;
+    const int32_t A = AA > 0 ? AA : v.A;
+    for (int32_t s = 0; s < v.S; ++s) {
+        const Site& site = v.site[s];
+        R eps = O::splat(T(0));
+        for (int b = 0; b < nb; ++b) eps = eps + ddG[b][s];
+        acc.add(v.eps_slot0 + s, eps);
+        const int32_t w = site.width, nc = site.n_configs();
+        const bool sl = site.sliding();
+        R g[kMaxTile];
+        if (sl && v.bias_slot0[s] >= 0)
+            for (int32_t c = 0; c < nc; ++c) {
+                R sum = O::splat(T(0));
+                for (int b = 0; b < nb; ++b) sum = sum + ddG[b][s] * resid[b][site.resid_begin + c];
+                acc.add(v.bias_slot0[s] + c, sum);
             }
-            for (int32_t q = 0; q < s.n_pairs; ++q) {
-                const int32_t i = v.pair_i[s.pair_begin + q], j = v.pair_j[s.pair_begin + q];
-                const unsigned ci = motif_code(v, xp, i, w, st, bad), cj = motif_code(v, xp, j, w, st, bad);
-                add(s.pair_offset + (static_cast<int64_t>(q) * A + ci) * A + cj, gc);
+        for (int32_t st = 0; st < site.strands; ++st) {
+            for (int32_t j = 0; j < w; ++j) {
+                const int32_t row = v.row0[s] + st * w + j;
+                for (int32_t p = 0; p < site.n_place; ++p) {
+                    const int32_t pos = site.start + p + j;
+                    if (sl)
+                        for (int b = 0; b < nb; ++b) g[b] = ddG[b][s] * resid[b][site.resid_begin + st * site.n_place + p];
+                    else
+                        for (int b = 0; b < nb; ++b) g[b] = ddG[b][s];
+                    if (v.small) {
+                        for (int32_t a = 0; a < A; ++a) acc.add(row * A + a, select_sum<NB>(nb, ct, pos, g, a));
+                    } else {
+                        for (int b = 0; b < nb; ++b) acc.scatter(v.row_theta[row], ct[b][pos], g[b]);
+                    }
+                }
             }
-            if (s.bias_offset >= 0) add(s.bias_offset + c, gc);
+            const int32_t t0 = v.pair0[s] + st * site.n_pairs;
+            for (int32_t q = 0; q < site.n_pairs; ++q) {
+                const int32_t t = t0 + q;
+                for (int32_t p = 0; p < site.n_place; ++p) {
+                    const int32_t pos = site.start + p;
+                    C idx[kMaxTile];
+                    for (int b = 0; b < nb; ++b) {
+                        g[b] = sl ? ddG[b][s] * resid[b][site.resid_begin + st * site.n_place + p] : ddG[b][s];
+                        idx[b] = ct[b][pos + v.pair_oi[t]] * A + ct[b][pos + v.pair_oj[t]];
+                    }
+                    if (v.pair_small) {
+                        const int32_t slot0 = v.n_rows * A + t * A * A;
+                        for (int32_t e = 0; e < A * A; ++e) {
+                            R sum = O::splat(T(0));
+                            for (int b = 0; b < nb; ++b) sum = sum + O::select(idx[b] == e, g[b], O::splat(T(0)));
+                            acc.add(slot0 + e, sum);
+                        }
+                    } else {
+                        for (int b = 0; b < nb; ++b) acc.scatter(v.ptab_theta[t], idx[b], g[b]);
+                    }
+                }
+            }
         }
     }
+}
+
+// Whether every code of a row x [L] is below A. Drivers check each row before its codes are
+// used (never a table lookup with a code outside the alphabet).
+CISREG_HD bool row_valid(const uint8_t* x, int32_t L, int32_t A) {
+    unsigned mx = 0;
+    for (int32_t p = 0; p < L; ++p) mx = x[p] > mx ? x[p] : mx;
+    return mx < static_cast<unsigned>(A);
 }
 
 }  // namespace CISREG_ISA_NS

@@ -10,6 +10,7 @@
 #include "kernels/common/kinetic_rows.hpp"
 #include "kernels/common/measure_rows.hpp"
 #include "kernels/common/network_rows.hpp"
+#include "kernels/common/site_rows.hpp"
 #include "src/plan.hpp"
 
 namespace cisreg::stages {
@@ -91,7 +92,9 @@ struct KinStage {
 };
 
 // ------------------------------------------------------------------ measurements
-// row<GRAD>(view, phi, y [n_targets], wgt, scratch, acc, &dphi) -> weighted nll.
+// forward<GRAD>(view, phi, y [n_targets], wgt, scr) -> the block's weighted nll (keeping
+// what the backward pass needs in scr); backward<NB>(view, nb, phi [nb], scr [nb], acc, dphi
+// [nb]) over a tile of blocks (NB > 0: nb known at compile time).
 template <class T>
 struct MpaStage {
     using View = MpaView<T>;
@@ -99,11 +102,15 @@ struct MpaStage {
     static int32_t n_targets(const View& v) { return v.Y; }
     static int32_t scratch(const View& v) { return rows::mpa_scratch_size(v) + v.Y; }
     static int32_t acc_size(const View& v) { return rows::mpa_acc_size(v); }
-    template <bool GRAD, class R, class Acc>
-    CISREG_HD static R row(const View& v, R phi, const R* y, R wgt, R* scr, Acc& acc, R* dphi) {
+    template <bool GRAD, class R>
+    CISREG_HD static R forward(const View& v, R phi, const R* y, R wgt, R* scr) {
         R* n = scr + rows::mpa_scratch_size(v);  // counts times the row weight
         for (int32_t c = 0; c < v.Y; ++c) n[c] = y[c] * wgt;
-        return rows::mpa_row<GRAD>(v, phi, n, scr, acc, dphi);
+        return rows::mpa_forward<GRAD>(v, phi, n, scr);
+    }
+    template <int NB, class R, class Acc>
+    CISREG_HD static void backward(const View& v, int nb, const R* phi, R* const* scr, Acc& acc, R* dphi) {
+        rows::mpa_backward<NB>(v, nb, phi, scr, acc, dphi);
     }
     static void flush(const Model& m, const double* theta, const double* sums, double* grad) {
         const Measurement& ms = m.meas;
@@ -130,9 +137,13 @@ struct GeStage {
     static int32_t n_targets(const View&) { return 1; }
     static int32_t scratch(const View& v) { return rows::ge_scratch_size(v); }
     static int32_t acc_size(const View& v) { return rows::ge_acc_size(v); }
-    template <bool GRAD, class R, class Acc>
-    CISREG_HD static R row(const View& v, R phi, const R* y, R wgt, R* scr, Acc& acc, R* dphi) {
-        return rows::ge_row<GRAD>(v, phi, y[0], wgt, scr, acc, dphi);
+    template <bool GRAD, class R>
+    CISREG_HD static R forward(const View& v, R phi, const R* y, R wgt, R* scr) {
+        return rows::ge_forward<GRAD>(v, phi, y[0], wgt, scr);
+    }
+    template <int NB, class R, class Acc>
+    CISREG_HD static void backward(const View& v, int nb, const R* phi, R* const* scr, Acc& acc, R* dphi) {
+        rows::ge_backward<NB>(v, nb, phi, scr, acc, dphi);
     }
     static void flush(const Model& m, const double* theta, const double* sums, double* grad) {
         const Measurement& ms = m.meas;
@@ -142,8 +153,8 @@ struct GeStage {
         g[0] += sums[0];
         for (int32_t k = 0; k < K; ++k) {
             g[1 + k] += sums[1 + k];
-            g[1 + K + k] += b[k] * sums[1 + 2 * K + k];   // c
-            g[1 + 2 * K + k] += b[k] * sums[1 + K + k];   // d
+            g[1 + K + k] += b[k] * sums[1 + 2 * K + k];  // c
+            g[1 + 2 * K + k] += b[k] * sums[1 + K + k];  // d
         }
         g[1 + 3 * K] += sums[1 + 3 * K];
     }
@@ -157,13 +168,26 @@ struct CotangentStage {
     static int32_t n_targets(const View&) { return 1; }
     static int32_t scratch(const View&) { return 1; }
     static int32_t acc_size(const View&) { return 1; }
-    template <bool GRAD, class R, class Acc>
-    CISREG_HD static R row(const View&, R phi, const R* y, R wgt, R*, Acc&, R* dphi) {
-        const R c = y[0] * wgt;
-        if (GRAD) *dphi = c;
-        return c * phi;
+    template <bool GRAD, class R>
+    CISREG_HD static R forward(const View&, R phi, const R* y, R wgt, R* scr) {
+        scr[0] = y[0] * wgt;
+        return scr[0] * phi;
+    }
+    template <int NB, class R, class Acc>
+    CISREG_HD static void backward(const View&, int nb, const R*, R* const* scr, Acc&, R* dphi) {
+        for (int b = 0; b < nb; ++b) dphi[b] = scr[b][0];
     }
     static void flush(const Model&, const double*, const double*, double*) {}
+};
+
+// ------------------------------------------------------------------ layer 1
+// Lane-accumulated table gradients map to theta through the plan's slot list.
+template <class T>
+struct SiteStage {
+    static void flush(const Plan<T>& p, const double* sums, double* grad) {
+        const size_t n = p.slot_theta.size();
+        for (size_t k = 0; k < n; ++k) grad[p.slot_theta[k]] += sums[k];
+    }
 };
 
 }  // namespace CISREG_ISA_NS

@@ -9,16 +9,43 @@
 
 namespace cisreg {
 
+// Layer 1. Every (site, strand) reads its motif as a forward scan of the sequence: strand 1
+// uses reverse-complemented tables, so the kernels never look up a complement. Table rows:
+// site s, strand st, motif offset j is row row0[s] + st * width + j of `tab` (stride AS
+// entries), so that position start + p + j of placement p contributes tab[row][code]. Pair
+// table q of strand st is ptab row pair0[s] + st * n_pairs + q (stride PS), read at offsets
+// pair_oi / pair_oj of the placement with index code_i * A + code_j. Strides are padded to
+// 128 bytes when the table is small (at most kSmallTable entries), so that lane kernels can
+// look entries up with register shuffles and accumulate their gradients per lane.
+constexpr int32_t kSmallTable = 32;
+
 template <class T>
 struct SitesView {
     int32_t A = 4;        // alphabet size
+    int32_t L = 0;        // sequence length
     int32_t S = 0;        // sites
     int32_t n_resid = 0;  // per-row placement weights (sliding sites)
-    const Site* site = nullptr;    // [S]
-    const int32_t* pair_i = nullptr;
-    const int32_t* pair_j = nullptr;
-    const uint8_t* comp = nullptr;  // [A] or null
-    const T* th = nullptr;          // theta in T [P]
+    int32_t AS = 4;       // row stride of tab
+    int32_t PS = 16;      // row stride of ptab
+    bool small = true;        // single-position tables are small (A <= kSmallTable)
+    bool pair_small = true;   // pair tables are small (A * A <= kSmallTable)
+    int32_t n_rows = 0, n_ptabs = 0;
+    const Site* site = nullptr;       // [S]
+    const int32_t* row0 = nullptr;    // [S]
+    const int32_t* pair0 = nullptr;   // [S]
+    const int32_t* pair_oi = nullptr;  // [n_ptabs]
+    const int32_t* pair_oj = nullptr;
+    const T* tab = nullptr;   // [n_rows, AS]
+    const T* ptab = nullptr;  // [n_ptabs, PS]
+    const int64_t* row_theta = nullptr;   // [n_rows] theta index of entry 0 (large tables, strand 0)
+    const int64_t* ptab_theta = nullptr;  // [n_ptabs]
+    const T* th = nullptr;    // theta in T [P] (offsets, biases)
+    // accumulator slots of the lane gradient (small tables): row r letter a at r * A + a,
+    // pair table t entry e at n_rows * A + t * A * A + e (if pair_small), then eps of each
+    // site, then the bias of each sliding site's configurations (site_slot0[s] + config).
+    int32_t eps_slot0 = 0;
+    const int32_t* bias_slot0 = nullptr;  // [S], -1 without bias
+    int32_t n_slots = 0;
 };
 
 template <class T>
@@ -48,8 +75,8 @@ struct KinView {
     T tsat = T(1);
 };
 
-// Sort-seq (MPA). Hidden unit j = y * K + k. cs, ds: kTanhScale c, kTanhScale d (tanh_scaled
-// takes pre-scaled arguments); bc = b c.
+// Sort-seq (MPA). Hidden unit j = y * K + k. cs, ds: c and d times math::kTanhPre<T> (the
+// scale math::tanh_pre expects); bc = b c.
 template <class T>
 struct MpaView {
     int32_t Y = 0, K = 0;
