@@ -50,7 +50,7 @@ class Reporter:
 
 def record(bench: str, *, n: int, L: int, states: int, device: str, kernel_level: str, threads: int,
            times: Sequence[float], n_timed: int | None = None, baseline_per_seq: float | None = None,
-           **extra: Any) -> dict[str, Any]:
+           dtype: str = "float64", **extra: Any) -> dict[str, Any]:
     """A benchmark record. ``times`` are seconds per call over ``n_timed`` rows (default ``n``);
     median_s and iqr_s are scaled to ``n`` rows so that records with subsampled timing compare."""
     med, iqr = median_iqr(times)
@@ -60,7 +60,7 @@ def record(bench: str, *, n: int, L: int, states: int, device: str, kernel_level
     per_seq = med / n
     r: dict[str, Any] = {
         "bench": bench, "n": n, "L": L, "states": states, "device": device,
-        "kernel_level": kernel_level, "threads": threads, "dtype": "float64",
+        "kernel_level": kernel_level, "threads": threads, "dtype": dtype,
         "median_s": med, "iqr_s": iqr, "seqs_per_s": n / med if med > 0 else float("inf"),
         "us_per_seq": per_seq * 1e6,
         "ratio_vs_baseline": (baseline_per_seq / per_seq) if baseline_per_seq else 1.0,

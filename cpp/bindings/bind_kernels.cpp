@@ -77,7 +77,8 @@ void prepare(Inputs& in, const Model& m, const py::object& codes_o, const py::ob
                 throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.rows[static_cast<size_t>(i)]) +
                                  " is out of range for " + std::to_string(in.batch.n) + " sequences");
     }
-    check_codes(m.sites.alphabet_size, in.batch);  // every position, not only those inside site windows
+    // codes outside the alphabet, non-finite or negative targets and bad weights are found by
+    // the kernels while they load the rows (in parallel) and reported with row and column
 }
 
 // Targets [n, T] in float64 or float32, checked on the selected rows.
@@ -95,19 +96,6 @@ Targets checked_targets(const Model& m, const SeqBatch& batch, const py::object&
     check_len(keep, 0, batch.n, "targets", "one row per sequence in codes");
     check_len(keep, 1, m.meas.n_targets(), "targets", "columns required by the measurement process");
     tg.cols = m.meas.n_targets();
-    const bool counts = m.meas.counts();
-    for (int64_t i = 0; i < batch.b; ++i) {
-        const int64_t r = batch.row(i);
-        for (int64_t j = 0; j < tg.cols; ++j) {
-            const double v = tg.at(r, j);
-            if (!std::isfinite(v))
-                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                 " is not finite; remove or fix that measurement");
-            if (counts && v < 0)
-                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                 " is a negative count; counts must be >= 0");
-        }
-    }
     return tg;
 }
 
@@ -116,12 +104,6 @@ const double* checked_weights(const SeqBatch& batch, const py::object& w_o, py::
     keep = checked<double>(w_o, "weights", 1);
     check_len(keep, 0, batch.n, "weights", "one weight per sequence in codes");
     const double* w = static_cast<const double*>(keep.data());
-    for (int64_t i = 0; i < batch.b; ++i) {
-        const double v = w[batch.row(i)];
-        if (!(std::isfinite(v) && v >= 0))
-            throw InputError("weights[" + std::to_string(batch.row(i)) + "] = " + std::to_string(v) +
-                             "; weights must be finite and >= 0");
-    }
     return w;
 }
 

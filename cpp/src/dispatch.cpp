@@ -182,6 +182,32 @@ void check_codes(int32_t alphabet_size, const SeqBatch& batch) {
     }
 }
 
+void check_targets(const Model& m, const SeqBatch& batch, const Targets& tg) {
+    const bool counts = m.meas.counts();
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const int64_t r = tg.by_position ? i : batch.row(i);
+        for (int64_t j = 0; j < tg.cols; ++j) {
+            const double v = tg.at(r, j);
+            if (!std::isfinite(v))
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is not finite; remove or fix that measurement");
+            if (counts && v < 0)
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is a negative count; counts must be >= 0");
+        }
+    }
+}
+
+void check_weights(const SeqBatch& batch, const double* w) {
+    if (!w) return;
+    for (int64_t i = 0; i < batch.b; ++i) {
+        const double v = w[batch.row(i)];
+        if (!(std::isfinite(v) && v >= 0))
+            throw InputError("weights[" + std::to_string(batch.row(i)) + "] = " + std::to_string(v) +
+                             "; weights must be finite and >= 0");
+    }
+}
+
 const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::Auto: return "auto";

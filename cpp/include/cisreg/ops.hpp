@@ -82,8 +82,13 @@ void phi_vjp(const Model& m, const SeqBatch& batch, const double* cotangent /*[b
 void measurement_forward(const Model& m, const double* theta, const double* phi /*[b]*/, int64_t b, double* out);
 
 // Throw InputError naming the first row and position of the batch whose code is not
-// below alphabet_size; return if there is none.
+// below alphabet_size; return if there is none. (The kernels find bad codes, targets and
+// weights while they load rows, and call these to report them.)
 void check_codes(int32_t alphabet_size, const SeqBatch& batch);
+// ... the first non-finite target (or negative count) of the batch's rows.
+void check_targets(const Model& m, const SeqBatch& batch, const Targets& tg);
+// ... the first weight of the batch's rows that is not finite and >= 0.
+void check_weights(const SeqBatch& batch, const double* weights);
 
 // Rows per chunk of the deterministic reduction for this model and a batch of b rows: a
 // power of two >= 256 that grows with the parameter count (so that zeroing and summing

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cisreg/error.hpp"
@@ -58,18 +59,49 @@ int threads_for(const Exec& exec, int64_t n_chunks) {
 }
 
 // Aligned per-thread scratch: `stride` bytes per thread, each block 64-byte aligned.
+// Memory kept between calls by the calling thread (a minibatch loop calls the kernels
+// thousands of times; fresh allocations of this size would be fresh, zero-filled pages each
+// time). Grow-only, not zeroed: every buffer carved from it is written before it is read.
+struct Workspace {
+    std::unique_ptr<unsigned char[]> mem;
+    size_t cap = 0;
+    unsigned char* get(size_t bytes) {
+        if (bytes > cap) {
+            mem.reset(new unsigned char[bytes]);
+            cap = bytes;
+        }
+        return mem.get();
+    }
+};
+constexpr size_t kKeepBytes = size_t{256} << 20;  // larger workspaces are not kept
+
+// Aligned per-thread scratch: `stride` bytes per thread, each block 64-byte aligned.
 struct Arena {
-    std::vector<unsigned char> buf;
     size_t stride = 0;
     unsigned char* base = nullptr;
-    Arena(size_t bytes, int nt) {
+    std::unique_ptr<unsigned char[]> own;  // when the workspace is too large to keep
+    Arena(size_t bytes, int nt, size_t extra, Workspace& ws) {
         stride = (bytes + 63) / 64 * 64;
-        buf.assign(stride * static_cast<size_t>(nt) + 64, 0);
-        const auto v = reinterpret_cast<uintptr_t>(buf.data());
-        base = buf.data() + ((64 - (v & 63u)) & 63u);
+        const size_t total = stride * static_cast<size_t>(nt) + extra + 128;
+        unsigned char* p;
+        if (total <= kKeepBytes) {
+            p = ws.get(total);
+        } else {
+            own.reset(new unsigned char[total]);
+            p = own.get();
+        }
+        const auto v = reinterpret_cast<uintptr_t>(p);
+        base = p + ((64 - (v & 63u)) & 63u);
     }
     unsigned char* at(int tid) { return base + stride * static_cast<size_t>(tid); }
+    // `extra` bytes after the threads' blocks (64-byte aligned)
+    double* tail(int nt) { return reinterpret_cast<double*>(base + stride * static_cast<size_t>(nt)); }
 };
+
+Workspace& workspace() {
+    thread_local Workspace ws;
+    return ws;
+}
 
 // Carves typed, 64-byte aligned arrays out of an arena block.
 struct Carver {
@@ -117,9 +149,36 @@ struct LaneAcc {
     }
 };
 
-[[noreturn]] void report_bad_code(const Model& m, const SeqBatch& batch) {
-    check_codes(m.sites.alphabet_size, batch);
-    throw InputError("codes: a code outside the alphabet was found");
+// Ask the cache for the codes and targets of batch positions [i0, i1) (minibatches pick rows
+// all over the data set; the work on a tile hides the latency of the rows of later ones).
+// The empty volatile asm keeps the compiler from taking this for a function without side
+// effects, whose calls it would delete.
+inline void prefetch_rows(const SeqBatch& batch, const Targets& tg, int64_t i0, int64_t i1) {
+    asm volatile("");
+    for (int64_t i = i0; i < i1; ++i) {
+        const int64_t r = batch.row(i);
+        const char* c = reinterpret_cast<const char*>(batch.codes + r * batch.L);
+        __builtin_prefetch(c);
+        __builtin_prefetch(c + batch.L - 1);
+        const int64_t at = tg.by_position ? i : r;
+        const char* y = tg.f64 ? reinterpret_cast<const char*>(tg.f64 + at * tg.cols)
+                               : reinterpret_cast<const char*>(tg.f32 + at * tg.cols);
+        const int64_t ybytes = tg.cols * (tg.f64 ? 8 : 4);
+        __builtin_prefetch(y);
+        __builtin_prefetch(y + ybytes - 1);
+    }
+}
+
+// What a chunk found wrong in its rows (checked while they are loaded).
+constexpr unsigned kBadCodes = 1, kBadTargets = 2, kBadWeights = 4;
+
+// Report the first bad input of the batch, with its row and column.
+[[noreturn]] void report_bad_input(unsigned bad, const Model& m, const SeqBatch& batch, const Targets* tg,
+                                   const double* weights) {
+    if (bad & kBadCodes) check_codes(m.sites.alphabet_size, batch);
+    if ((bad & kBadTargets) && tg) check_targets(m, batch, *tg);
+    if (bad & kBadWeights) check_weights(batch, weights);
+    throw InputError("codes, targets or weights: an invalid value was found");
 }
 
 // Blocks of V rows per tile of the backward passes (each gradient slot is read and written
@@ -257,23 +316,41 @@ struct Work {
             zero(b.macc, MA);
         }
         LaneAcc<R> sacc{b.sacc, g}, gacc{b.gacc, g}, macc{b.macc, g};
+        const bool counts = plan.model->meas.counts() && !tg.by_position;
         double total = 0.0;
         constexpr int64_t TR = int64_t{V} * kTile;
+        if (i0 == 0) prefetch_rows(batch, tg, 0, std::min(batch.b, 2 * TR));
         for (int64_t i = i0; i < i1; i += TR) {
             const int nb = static_cast<int>((std::min(TR, i1 - i) + V - 1) / V);
+
             R phi[kTile], dphi[kTile];
             for (int t = 0; t < nb; ++t) {
                 const int64_t ib = i + int64_t{t} * V;
                 const int nv = static_cast<int>(std::min<int64_t>(V, i1 - ib));
-                if (!load_codes(batch, ib, nv, b, b.ct[t])) return 1;
+                // this block's rows two tiles ahead (into the next chunk too: a thread's chunks
+                // are consecutive), spread over the tile rather than in one burst
+                prefetch_rows(batch, tg, std::min(batch.b, ib + 2 * TR), std::min(batch.b, ib + 2 * TR + V));
+                if (!load_codes(batch, ib, nv, b, b.ct[t])) return kBadCodes;
                 R wgt = O::splat(T(0));
+                bool ok_t = true, ok_w = true;
                 for (int l = 0; l < V; ++l) {
                     const int64_t pos = ib + std::min(l, nv - 1);
                     const int64_t row = batch.row(pos);
                     const int64_t at = tg.by_position ? pos : row;
-                    for (int32_t c = 0; c < NT; ++c) O::set_lane(b.y[t][c], l, static_cast<T>(tg.at(at, c)));
-                    if (l < nv) O::set_lane(wgt, l, weights ? static_cast<T>(weights[row]) : T(1));
+                    for (int32_t c = 0; c < NT; ++c) {
+                        const double v = tg.at(at, c);
+                        ok_t &= std::isfinite(v) && (!counts || v >= 0.0);
+                        O::set_lane(b.y[t][c], l, static_cast<T>(v));
+                    }
+                    if (l < nv && weights) {
+                        ok_w &= std::isfinite(weights[row]) && weights[row] >= 0.0;
+                        O::set_lane(wgt, l, static_cast<T>(weights[row]));
+                    } else if (l < nv) {
+                        O::set_lane(wgt, l, T(1));
+                    }
                 }
+                if (!ok_t) return kBadTargets;
+                if (!ok_w) return kBadWeights;
                 rows::sites_forward(sv, b.ct[t], b.dG[t], b.res[t]);
                 phi[t] = GP::forward(gv, b.dG[t], b.gs[t], false);
                 R nll = MS::template forward<GRAD>(mv, phi[t], b.y[t], wgt, b.ms[t]);
@@ -313,7 +390,7 @@ struct Work {
         R* lp = b.y[0];  // room for the K state log-probabilities (see run_phi)
         for (int64_t i = i0; i < i1; i += V) {
             const int nv = static_cast<int>(std::min<int64_t>(V, i1 - i));
-            if (!load_codes(batch, i, nv, b, b.ct[0])) return 1;
+            if (!load_codes(batch, i, nv, b, b.ct[0])) return kBadCodes;
             rows::sites_forward(sv, b.ct[0], b.dG[0], b.res[0]);
             const R phi = GP::forward(gv, b.dG[0], b.gs[0], details);
             for (int l = 0; l < nv; ++l) out.phi[i + l] = static_cast<double>(O::lane(phi, l));
@@ -354,13 +431,11 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
     const int64_t block = block_chunks(P);
     const int nt = threads_for(exec, std::min(n_chunks, block));
     const Work<T, GP, MS> work(plan, mv);
-    Arena arena(work.bytes(), nt);
-    std::vector<double> partial;
+    const int64_t n_part = grad ? std::min(n_chunks, block) * P : 0;
+    Arena arena(work.bytes(), nt, sizeof(double) * static_cast<size_t>(n_part), workspace());
+    double* partial = arena.tail(nt);
     std::vector<double> nll_part(static_cast<size_t>(std::max<int64_t>(1, std::min(n_chunks, block))), 0.0);
-    if (grad) {
-        partial.resize(static_cast<size_t>(std::min(n_chunks, block) * P));
-        std::fill(grad, grad + P, 0.0);
-    }
+    if (grad) std::fill(grad, grad + P, 0.0);
     double total = 0.0;
     unsigned bad = 0;
     for (int64_t c0 = 0; c0 < n_chunks; c0 += block) {
@@ -368,7 +443,7 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
         for (int64_t cb = 0; cb < nb; ++cb) {
             const int64_t i0 = (c0 + cb) * CR, i1 = std::min(batch.b, i0 + CR);
-            double* gp = grad ? partial.data() + cb * P : nullptr;
+            double* gp = grad ? partial + cb * P : nullptr;
             unsigned char* blk = arena.at(thread_id());
             if (gp) {
                 std::fill(gp, gp + P, 0.0);
@@ -389,13 +464,13 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
             for (int64_t sl = 0; sl < n_slices; ++sl) {
                 const int64_t j0 = sl * kSlice, j1 = std::min(P, j0 + kSlice);
                 for (int64_t cb = 0; cb < nb; ++cb) {
-                    const double* p = partial.data() + cb * P;
+                    const double* p = partial + cb * P;
                     for (int64_t j = j0; j < j1; ++j) grad[j] += p[j];
                 }
             }
         }
     }
-    if (bad) report_bad_code(m, batch);
+    if (bad) report_bad_input(bad, m, batch, &tg, weights);
     return total;
 }
 
@@ -421,14 +496,14 @@ void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const
     // room for the state log-probabilities in the target slots (phi_chunk reuses them)
     const int32_t K = plan.model->n_states();
     work.NT = std::max(work.NT, K);
-    Arena arena(work.bytes(), nt);
+    Arena arena(work.bytes(), nt, 0, workspace());
     unsigned bad = 0;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
     for (int64_t c = 0; c < n_chunks; ++c) {
         const int64_t i0 = c * CR, i1 = std::min(batch.b, i0 + CR);
         bad |= work.phi_chunk(batch, i0, i1, arena.at(thread_id()), out);
     }
-    if (bad) report_bad_code(*plan.model, batch);
+    if (bad) report_bad_input(bad, *plan.model, batch, nullptr, nullptr);
 }
 
 }  // namespace

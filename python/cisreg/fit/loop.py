@@ -154,6 +154,34 @@ def fit(
     return best
 
 
+def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
+                rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, reg: np.ndarray, l2: float,
+                n_threads: int, dtype: str) -> tuple[float, float]:
+    """One epoch: the training rows in a random order, in minibatches of ``batch_size``
+    (index arrays: nothing is copied), one Adam step per minibatch on the loss per read
+    plus ``l2`` on the ``reg`` entries. Updates ``model.theta`` in place; returns the summed
+    loss and reads. Raises _Stop on a non-finite loss, gradient or parameter."""
+    theta = model.theta
+    perm = rng.permutation(train)
+    tot, tot_reads = 0.0, 0.0
+    for i in range(0, len(perm), batch_size):
+        rows = np.sort(perm[i : i + batch_size])  # sorted: the kernels read the codes in memory order
+        loss, _ = model.loss(codes, targets, rows, n_threads=n_threads, grad=True, grad_out=grad, dtype=dtype)
+        reads = float(amounts[rows].sum())
+        if reads == 0:
+            continue
+        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+            raise _Stop("diverged")
+        grad /= reads
+        grad[reg] += l2 * theta[reg]
+        opt.step(theta, grad)
+        if not np.all(np.isfinite(theta)):
+            raise _Stop("diverged")
+        tot += loss
+        tot_reads += reads
+    return tot, tot_reads
+
+
 def _check_settings(epochs: int, batch_size: int, lr: float, l2: float, patience: int, restarts: int) -> None:
     for name, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1),
                         ("restarts", restarts, 1)):
@@ -177,7 +205,8 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
     nt = settings["n_threads"]
     dtype = settings["dtype"]
-    reads_val = meas.amount(targets, val)
+    amounts = meas.amounts(targets)  # reads (or measurements) per row, to normalise the loss
+    reads_val = float(amounts[val].sum())
     history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
     best_theta = model.theta.copy()
     best_val, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
@@ -204,23 +233,8 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     theta = model.theta
     try:
         while epoch < settings["epochs"] and not finished:
-            perm = rng.permutation(train)
-            tot, tot_reads = 0.0, 0.0
-            for i in range(0, len(perm), bs):
-                rows = np.sort(perm[i : i + bs])
-                loss, _ = model.loss(data.codes, targets, rows, n_threads=nt, grad=True, grad_out=grad, dtype=dtype)
-                reads = meas.amount(targets, rows)
-                if reads == 0:
-                    continue
-                if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-                    raise _Stop("diverged")
-                grad /= reads
-                grad[reg] += settings["l2"] * theta[reg]
-                opt.step(theta, grad)
-                if not np.all(np.isfinite(theta)):
-                    raise _Stop("diverged")
-                tot += loss
-                tot_reads += reads
+            tot, tot_reads = train_epoch(model, data.codes, targets, amounts, train, rng, bs, opt, grad, reg,
+                                         settings["l2"], nt, dtype)
             epoch += 1
             val_nll = model.loss(data.codes, targets, val, n_threads=nt, dtype=dtype) / reads_val
             if not math.isfinite(val_nll):

@@ -73,9 +73,13 @@ class MeasurementProcess:
         """The C-contiguous float64 target array [N, T] the kernels read from ``data``."""
         raise NotImplementedError
 
-    def amount(self, targets: np.ndarray, rows: np.ndarray) -> float:
-        """The unit the loss is averaged over for ``rows`` (reads, or measurements)."""
+    def amounts(self, targets: np.ndarray) -> np.ndarray:
+        """Per row, the unit the loss is averaged over (reads, or measurements) [N]."""
         raise NotImplementedError
+
+    def amount(self, targets: np.ndarray, rows: np.ndarray) -> float:
+        """The total of :meth:`amounts` over ``rows``."""
+        return float(self.amounts(targets)[rows].sum())
 
     def init(self, layout: ParamLayout, theta: np.ndarray, rng: np.random.Generator, targets: np.ndarray | None,
              t_sat: float) -> None:
@@ -158,8 +162,9 @@ class SortSeq(MeasurementProcess):
                              f"bins; set measurement.bins to {data.counts.shape[1]}", source=data.source)
         return data.counts
 
-    def amount(self, targets: np.ndarray, rows: np.ndarray) -> float:
-        return float(targets[rows].sum())
+    def amounts(self, targets: np.ndarray) -> np.ndarray:
+        out: np.ndarray = targets.sum(axis=1)
+        return out
 
     @property
     def unit(self) -> str:
@@ -244,8 +249,8 @@ class GE(MeasurementProcess):
             raise InputError("this model has a GE measurement but the data have no column y", source=data.source)
         return data.y.reshape(-1, 1)
 
-    def amount(self, targets: np.ndarray, rows: np.ndarray) -> float:
-        return float(len(rows))
+    def amounts(self, targets: np.ndarray) -> np.ndarray:
+        return np.ones(targets.shape[0])
 
     @property
     def unit(self) -> str:
