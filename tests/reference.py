@@ -89,3 +89,38 @@ def nll_rows(spec, layout, theta, phi, targets):
     if hasattr(m, "bins"):
         return mpa_nll_rows(layout, theta, phi, targets)
     return ge_nll_rows(layout, theta, phi, targets[:, 0], m.noise)
+
+
+def kinetic_phi(spec, layout, theta, codes):
+    """(phi [N], state probabilities [N, n]) of a kinetic model by a dense linear solve of
+    pi Q = 0, sum(pi) = 1 for every sequence (independent of both of the core's solvers)."""
+    k = spec.gpmap
+    dG = site_energies(spec, layout, theta, codes)
+    names = [s.name for s in spec.sites]
+    st = {s: i for i, s in enumerate(k.states)}
+    n = len(k.states)
+    N = codes.shape[0]
+    logk = np.empty((N, len(k.transitions)))
+    for e, t in enumerate(k.transitions):
+        kappa = float(layout.view(theta, f"kappa.{t.rate}")) if isinstance(t.rate, str) else float(t.rate)
+        logk[:, e] = kappa + sum(c * dG[:, names.index(s)] for s, c in t.energies)
+    pi = np.empty((N, n))
+    for r in range(N):
+        Q = np.zeros((n, n))
+        for e, t in enumerate(k.transitions):
+            Q[st[t.source], st[t.target]] += np.exp(logk[r, e])
+        Q -= np.diag(Q.sum(axis=1))
+        M = np.vstack([Q.T, np.ones(n)])
+        rhs = np.zeros(n + 1)
+        rhs[-1] = 1.0
+        pi[r] = np.linalg.lstsq(M, rhs, rcond=None)[0]
+    tsat = float(layout.view(theta, "t_sat"))
+    if k.flux:
+        byname = {t.name: (e, t) for e, t in enumerate(k.transitions)}
+        act = sum(np.exp(logk[:, byname[f][0]]) * pi[:, st[byname[f][1].source]] for f in k.flux)
+    else:
+        act = np.zeros(N)
+        for s, c in k.occupancy:
+            a = float(layout.view(theta, f"act.{c}")) if isinstance(c, str) else float(c)
+            act = act + a * pi[:, st[s]]
+    return tsat * act, pi

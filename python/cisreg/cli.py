@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--x-col", default="x", help="sequence column (default x)")
     f.add_argument("--alphabet", default="dna", help="dna (ACGT) or rna (ACGU); default dna")
     f.add_argument("--temperature", type=_celsius, default=37.0, help="°C for kcal/mol (default 37)")
+    f.add_argument("--precision", choices=("float32", "float64"), default=loop.DEFAULT_DTYPE,
+                   help=f"compute precision of the kernels; gradients accumulate in float64 either way "
+                        f"(default {loop.DEFAULT_DTYPE})")
     f.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
                    help="write a resumable checkpoint every N epochs into DIR/checkpoint")
     f.add_argument("--resume", metavar="DIR", help="continue the fit from a checkpoint directory")
@@ -162,7 +165,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                      l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
-                     n_threads=args.threads, quiet=args.quiet, checkpoint_every=args.checkpoint_every,
+                     n_threads=args.threads, dtype=args.precision, quiet=args.quiet,
+                     checkpoint_every=args.checkpoint_every,
                      checkpoint_dir=ckpt, resume=args.resume)
         # the model first: nothing after this point can lose it
         with _signals_deferred():
