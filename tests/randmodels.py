@@ -7,14 +7,34 @@ import numpy as np
 from cisreg.models import Model, spec_from_dict
 
 
-def random_thermo_dict(rng, *, n_sites=None, n_states=None, L=None, measurement=None, learn_activity=False):
+def random_site(rng, name, L, *, kinds=("additive",), sliding=False, alphabet="ACGT"):
+    """A random site of one of ``kinds``; sliding sites read both strands of nucleic acids."""
+    energy = str(rng.choice(list(kinds)))
+    w = int(rng.integers(2 if energy != "additive" else 1, min(8, L) + 1))
+    d = {"name": name, "width": w}
+    if energy != "additive":
+        d["energy"] = energy
+        if energy == "pairwise" and w > 2 and rng.random() < 0.5:
+            d["max_distance"] = int(rng.integers(1, w))
+    if sliding:
+        a = int(rng.integers(0, L - w))
+        b = int(rng.integers(a + w, L + 1))
+        d["slide"] = {"start": a, "stop": b,
+                      "strands": "both" if alphabet in ("ACGT", "ACGU", "dna", "rna") and rng.random() < 0.7
+                      else "forward"}
+        if rng.random() < 0.5:
+            d["slide"]["position_bias"] = True
+    else:
+        d["start"] = int(rng.integers(0, L - w + 1))
+    return d
+
+
+def random_thermo_dict(rng, *, n_sites=None, n_states=None, L=None, measurement=None, learn_activity=False,
+                       kinds=("additive",), sliding=0.0, alphabet="ACGT"):
     n_sites = n_sites or int(rng.integers(1, 5))
     L = L or int(rng.integers(12, 30))
-    sites = []
-    for i in range(n_sites):
-        w = int(rng.integers(1, min(8, L) + 1))
-        start = int(rng.integers(0, L - w + 1))
-        sites.append({"name": f"s{i}", "start": start, "width": w})
+    sites = [random_site(rng, f"s{i}", L, kinds=kinds, sliding=rng.random() < sliding, alphabet=alphabet)
+             for i in range(n_sites)]
     n_states = n_states or int(rng.integers(1, 9))
     states = []
     for k in range(n_states):
@@ -31,7 +51,7 @@ def random_thermo_dict(rng, *, n_sites=None, n_states=None, L=None, measurement=
     if all(s.get("activity", 0) == 0 for s in states):
         states[0]["activity"] = 1.0
     meas = measurement or {"type": "sortseq", "bins": int(rng.integers(2, 5)), "hidden": int(rng.integers(1, 4))}
-    return {"alphabet": "ACGT", "length": L, "sites": sites, "thermodynamic": {"states": states},
+    return {"alphabet": alphabet, "length": L, "sites": sites, "thermodynamic": {"states": states},
             "measurement": meas}
 
 
@@ -42,7 +62,7 @@ def random_model(rng, *, scale=1.0, **kw):
     lay = m.layout
     for b in lay:
         v = lay.view(th, b.name)
-        if b.kind in ("energy", "offset", "interaction"):
+        if b.kind in ("energy", "offset", "interaction", "pair", "bias"):
             v[...] = rng.normal(0, scale, b.shape)
         elif b.kind == "activity":
             v[...] = rng.uniform(0.2, 2.0, b.shape)

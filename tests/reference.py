@@ -10,14 +10,41 @@ from __future__ import annotations
 import numpy as np
 
 
-def site_energies(spec, layout, theta, codes):
-    """dG [N, S] by explicit gather."""
+def site_energies(spec, layout, theta, codes, placements=False):
+    """dG [N, S] by brute force over every placement and strand (and, with placements=True,
+    also the placement weights [N, n_resid] of sliding sites)."""
+    from cisreg.data.alphabet import complement
+
+    comp = complement(spec.alphabet)
     out = np.empty((codes.shape[0], len(spec.sites)))
+    occ = []
     for j, s in enumerate(spec.sites):
         E = layout.view(theta, f"E.{s.name}")
         eps = float(layout.view(theta, f"eps.{s.name}"))
-        window = codes[:, s.start : s.start + s.width].astype(np.int64)
-        out[:, j] = eps + E[np.arange(s.width)[None, :], window].sum(axis=1)
+        pairs = s.pairs()
+        P = layout.view(theta, f"P.{s.name}") if pairs else None
+        bias = layout.view(theta, f"bias.{s.name}") if s.position_bias else None
+        energies = []  # [N] per (strand, placement)
+        for st in range(s.n_strands):
+            for p in range(s.n_place):
+                window = codes[:, s.start + p : s.start + p + s.width].astype(np.int64)
+                if st == 1:  # the motif reads the reverse complement
+                    window = np.asarray(comp)[window[:, ::-1]]
+                e = E[np.arange(s.width)[None, :], window].sum(axis=1)
+                for q, (a, b) in enumerate(pairs):
+                    e = e + P[q][window[:, a], window[:, b]]
+                if bias is not None:
+                    e = e + bias[st, p]
+                energies.append(e)
+        en = np.stack(energies, axis=1)  # [N, configs]
+        if s.n_configs > 1:
+            lse = np.logaddexp.reduce(-en, axis=1)
+            out[:, j] = eps - lse
+            occ.append(np.exp(-en - lse[:, None]))
+        else:
+            out[:, j] = eps + en[:, 0]
+    if placements:
+        return out, (np.concatenate(occ, axis=1) if occ else np.zeros((codes.shape[0], 0)))
     return out
 
 

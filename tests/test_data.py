@@ -85,12 +85,17 @@ def test_resolve_alphabet_names_and_letters() -> None:
     assert resolve_alphabet("rna") == "ACGU"
     assert resolve_alphabet("acgt") == "ACGT"
     assert resolve_alphabet("ACGU") == "ACGU"
-    assert ALPHABETS == {"dna": "ACGT", "rna": "ACGU"}
+    assert resolve_alphabet("protein") == "ACDEFGHIKLMNPQRSTVWY"
+    assert resolve_alphabet("Protein*") == "ACDEFGHIKLMNPQRSTVWY*"
+    assert resolve_alphabet("TGCA") == "TGCA"  # any string of distinct letters, in code order
+    assert resolve_alphabet("01") == "01"
+    assert set(ALPHABETS) == {"dna", "rna", "protein", "protein*"}
 
 
-@pytest.mark.parametrize("bad", ["protein", "ACGN", "", "TGCA", 4])
-def test_resolve_alphabet_rejects_unknown(bad: object) -> None:
-    with pytest.raises(InputError, match="unknown alphabet.*'dna'"):
+@pytest.mark.parametrize("bad, match", [("", "empty"), ("ACGA", "letter 'A' twice"), ("AaC", "letter 'A' twice"),
+                                        ("AC G", "character ' '"), ("AC,", "character ','"), (4, "must be a string")])
+def test_resolve_alphabet_rejects_unusable(bad: object, match: str) -> None:
+    with pytest.raises(InputError, match=match):
         resolve_alphabet(bad)  # type: ignore[arg-type]
 
 

@@ -46,6 +46,10 @@ def _models(rng):
     out.append(("thermo_sortseq", th))
     out.append(("thermo_ge", random_model(rng, n_sites=2, n_states=4,
                                           measurement={"type": "ge", "noise": "cauchy", "hidden": 3})))
+    out.append(("sliding_pairwise", random_model(rng, n_sites=3, n_states=4, kinds=("additive", "pairwise"),
+                                                 sliding=0.6, L=40, scale=0.5)))
+    out.append(("protein_pairwise", random_model(rng, n_sites=2, n_states=3, kinds=("pairwise",), alphabet="protein",
+                                                 scale=0.3)))
     for solver in ("king-altman", "linear"):
         d = random_kinetic_dict(np.random.default_rng(7), 4, flux=True, solver=solver)
         k = Model(spec_from_dict(d), seed=1)

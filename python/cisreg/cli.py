@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--patience", type=_positive_int, default=loop.DEFAULT_PATIENCE,
                    help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")
     f.add_argument("--x-col", default="x", help="sequence column (default x)")
-    f.add_argument("--alphabet", default="dna", help="dna (ACGT) or rna (ACGU); default dna")
+    f.add_argument("--alphabet", default=None,
+                   help="alphabet of DATA's sequences: dna, rna, protein, protein* or the letters "
+                        "(default: the model's)")
     f.add_argument("--temperature", type=_celsius, default=37.0, help="°C for kcal/mol (default 37)")
     f.add_argument("--precision", choices=("float32", "float64"), default=loop.DEFAULT_DTYPE,
                    help=f"compute precision of the kernels; gradients accumulate in float64 either way "
@@ -141,11 +143,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     if (args.data is None) == (args.example is None):
         raise InputError("give exactly one of DATA (a table) or --example NAME")
+    spec, name = _load_spec(args.model, args.example)
     with warnings.catch_warnings():  # the loader's notes are printed below, once
         warnings.simplefilter("ignore", DataWarning)
-        data = load_example(args.example) if args.example else read_table(args.data, x_col=args.x_col,
-                                                                           alphabet=args.alphabet, seed=args.seed)
-    spec, name = _load_spec(args.model, args.example)
+        data = load_example(args.example) if args.example else read_table(
+            args.data, x_col=args.x_col, alphabet=args.alphabet or spec.alphabet, seed=args.seed)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))

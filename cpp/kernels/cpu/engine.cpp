@@ -250,8 +250,9 @@ struct Work {
         Us* wd = b.words;
         const int32_t Lr = L, nw = NW, full = L / W;
         const bool pow2 = (sv.A & (sv.A - 1)) == 0;
-        Us hi = 0;  // bits that no valid code sets, in every byte of a word
-        for (int k = 0; k < W; ++k) hi |= static_cast<Us>(static_cast<Us>(~(sv.A - 1)) & Us(0xFF)) << (8 * k);
+        Us hi = 0;  // bits that no valid code sets, in every byte of a word (power-of-two alphabets)
+        if (pow2)
+            for (int k = 0; k < W; ++k) hi |= static_cast<Us>(static_cast<Us>(~(sv.A - 1)) & Us(0xFF)) << (8 * k);
         Us bad = 0;
         bool ok = true;
         for (int l = 0; l < V; ++l) {

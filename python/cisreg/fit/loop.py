@@ -103,6 +103,8 @@ def fit(
         from ..models.presets import resolve_spec
 
         model = resolve_spec(model)
+        if model.length_from_data:  # "length": "auto": the data's
+            model = model.with_length(data.length)
     spec = model.spec if isinstance(model, Model) else model
     start_theta = model.theta.copy() if isinstance(model, Model) else None
     _check_settings(epochs, batch_size, learning_rate, l2, patience, restarts)

@@ -22,8 +22,10 @@ def consensus_sequence(data: Dataset) -> str:
 
 
 def physical_parameters(model: Model, *, x_ref: str | None, temperature_c: float = 37.0) -> dict[str, Any]:
-    """Energy matrices, offsets and interactions in kT and kcal/mol, in the uniform
-    gauge and (when a reference sequence is known) relative to the reference."""
+    """Energy matrices, offsets, pair energies, placement biases and interactions in kT
+    and kcal/mol, in the uniform gauge and (when a reference sequence is known) relative
+    to the reference. Sliding sites' matrices are indexed by motif position (their
+    "first_position" is 0) and are in the uniform gauge in both."""
     out: dict[str, Any] = {"temperature_c": temperature_c, "kT_in_kcal_per_mol": kT_in_kcal(temperature_c),
                            "alphabet": model.alphabet}
     gauges = [("uniform", None)] + ([("reference", x_ref)] if x_ref else [])
@@ -38,6 +40,13 @@ def physical_parameters(model: Model, *, x_ref: str | None, temperature_c: float
                 "offsets": th["offsets"],
                 "interactions": th["interactions"],
             }
+            if th["pair_energies"]:
+                g[units]["pair_energies"] = {k: {"pairs": [list(p) for p in v["pairs"]],
+                                                 "values": np.asarray(v["values"]).tolist()}
+                                             for k, v in th["pair_energies"].items()}
+            if th["biases"]:
+                g[units]["biases"] = {k: {"strands": list(v.index), "first_position": int(v.columns[0]),
+                                          "values": v.to_numpy().tolist()} for k, v in th["biases"].items()}
         if xr:
             g["reference_sequence"] = xr
         out[gname] = g

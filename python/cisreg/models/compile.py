@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _core
 from .params import ParamLayout
-from .sites import add_site_params, init_sites
+from .sites import add_site_params, enriched_kmer, init_sites
 from .spec import ModelSpec, Thermodynamic
 
 __all__ = ["Compiled", "compile_spec", "initial_theta", "letter_frequencies", "MUTAGENISED_LIBRARY"]
@@ -72,13 +72,24 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, targets: np.ndarr
     binder of the reference. Natural promoters carry functional sites, so this puts the
     energy matrices on the physical side of the sign symmetry of the likelihood (a
     protein "binding" its worst site explains sort-seq data as well as the right model,
-    with interactions of flipped sign).
+    with interactions of flipped sign). A sliding site starts as a binder of the k-mer
+    most enriched in the top fifth of the library by measurement
+    (:func:`cisreg.models.sites.enriched_kmer`).
     """
     lay = comp.layout
     theta = np.zeros(lay.size)
     lay.view(theta, "t_sat")[...] = comp.spec.t_sat
-    consensus = _consensus(codes, len(comp.spec.alphabet)) if codes is not None else None
-    init_sites(comp.spec, lay, theta, rng, consensus, energy_scale)
+    A = len(comp.spec.alphabet)
+    consensus = _consensus(codes, A) if codes is not None else None
+    seeds = {}
+    if codes is not None and targets is not None and any(s.sliding for s in comp.spec.sites):
+        score = comp.spec.measurement.score(targets)
+        for s in comp.spec.sites:
+            if s.sliding:
+                motif = enriched_kmer(codes, score, s, A)
+                if motif is not None:
+                    seeds[s.name] = motif
+    init_sites(comp.spec, lay, theta, rng, consensus, energy_scale, seeds)
     comp.spec.measurement.init(lay, theta, rng, targets, comp.spec.t_sat)
     return theta
 

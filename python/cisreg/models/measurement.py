@@ -90,6 +90,11 @@ class MeasurementProcess:
         """The prediction for each phi: g(phi), or the mean bin."""
         raise NotImplementedError
 
+    def score(self, targets: np.ndarray) -> np.ndarray:
+        """A per-row activity read off the targets (increasing with expression), used to
+        seed sliding sites from enriched k-mers."""
+        raise NotImplementedError
+
     def prediction_columns(self, model: Any, phi: np.ndarray) -> dict[str, np.ndarray]:
         """Columns that ``cisreg predict`` writes after ``phi``."""
         raise NotImplementedError
@@ -183,6 +188,10 @@ class SortSeq(MeasurementProcess):
         layout.view(theta, "mpa.c")[...] = rng.uniform(1.0, 4.0, (Y, K)) / t_sat
         layout.view(theta, "mpa.d")[...] = rng.uniform(-2.0, 0.0, (Y, K))
 
+    def score(self, targets: np.ndarray) -> np.ndarray:
+        out: np.ndarray = (targets @ np.arange(targets.shape[1])) / np.maximum(targets.sum(axis=1), 1e-300)
+        return out  # the mean bin
+
     def p_of_y_given_phi(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
         return np.exp(_core.measurement_forward(model.compiled.core, model.theta, phi))
@@ -273,6 +282,10 @@ class GE(MeasurementProcess):
     def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
         out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi)[:, 0]
+        return out
+
+    def score(self, targets: np.ndarray) -> np.ndarray:
+        out: np.ndarray = targets[:, 0]
         return out
 
     def prediction_columns(self, model: Any, phi: np.ndarray) -> dict[str, np.ndarray]:

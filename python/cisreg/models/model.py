@@ -61,6 +61,9 @@ class Model:
         from .presets import resolve_spec
 
         self.spec: ModelSpec = resolve_spec(spec)
+        if self.spec.length_from_data:
+            raise InputError("this model file says \"length\": \"auto\" (the length of the data); fit it to data, "
+                             "or give the length: spec.with_length(L)")
         self.compiled: Compiled = compile_spec(self.spec)
         if theta is None:
             theta = initial_theta(self.compiled, np.random.default_rng(seed))
@@ -131,8 +134,11 @@ class Model:
         return res
 
     def placement_names(self) -> list[str]:
-        """Column names of the placement occupancies of sliding sites."""
-        return []
+        """Column names of the placement occupancies of sliding sites (``site:+p`` forward,
+        ``site:-p`` reverse strand, p the first sequence position of the placement)."""
+        from .sites import placement_names
+
+        return placement_names(self.spec)
 
     def phi_to_yhat(self, phi: np.ndarray) -> np.ndarray:
         """The measurement process's prediction: g(phi) for GE models, the mean bin under
@@ -174,73 +180,70 @@ class Model:
         return out
 
     # ------------------------------------------------------------------ parameters
-    def get_theta(self, *, gauge: str = "uniform", x_wt: str | None = None, units: str = "kT",
-                  temperature_c: float = 37.0) -> dict[str, Any]:
+    def get_theta(self, *, gauge: str = "uniform", x_wt: str | None = None, x_library: Any = None,
+                  units: str = "kT", temperature_c: float = 37.0) -> dict[str, Any]:
         """Physical parameters in a declared gauge.
 
         Parameters
         ----------
         gauge:
-            ``"uniform"``: each energy-matrix row has zero mean and the offset absorbs
-            the means (default); ``"wt"``: energies relative to the reference sequence
-            ``x_wt`` (its letters have energy 0, so the offset is the reference's
-            binding energy); ``"none"``: as stored. The likelihood does not depend on
-            the gauge.
+            ``"uniform"``: each energy-matrix row (and each pair matrix's rows and columns)
+            has zero mean, the offset absorbs the means (default); ``"wt"``: energies
+            relative to the reference sequence ``x_wt`` (its letters cost 0, so the offset is
+            the reference's binding energy); ``"empirical"``: zero mean weighted by the letter
+            frequencies of the library ``x_library`` (sequences or codes); ``"none"``: as
+            stored. The likelihood does not depend on the gauge. Sliding sites have no single
+            window: for them "wt" and "empirical" are the uniform gauge.
         units:
             ``"kT"`` or ``"kcal/mol"`` (at ``temperature_c``).
         """
+        from .compile import letter_frequencies
+        from .sites import site_parameters
+
         if units not in ("kT", "kcal/mol"):
             raise InputError(f"units must be 'kT' or 'kcal/mol', got {units!r}")
         scale = kT_in_kcal(temperature_c) if units == "kcal/mol" else 1.0
         lay, th = self.layout, self.theta
-        wt_codes = None
+        wt_codes = freq = None
         if gauge == "wt":
             if x_wt is None:
                 raise InputError("gauge='wt' needs x_wt, the reference sequence")
             wt_codes = self.codes([x_wt])[0]
+        elif gauge == "empirical":
+            if x_library is None:
+                raise InputError("gauge='empirical' needs x_library, the library's sequences (or codes)")
+            freq = letter_frequencies(self.codes(x_library), len(self.alphabet))
         elif gauge not in ("uniform", "none"):
-            raise InputError(f"gauge must be 'uniform', 'wt' or 'none', got {gauge!r}")
-        energies, offsets = {}, {}
-        for s in self.spec.sites:
-            E = lay.view(th, f"E.{s.name}").copy()
-            eps = float(lay.view(th, f"eps.{s.name}"))
-            if gauge == "uniform":
-                mu = E.mean(axis=1)
-            elif gauge == "wt":
-                assert wt_codes is not None
-                mu = E[np.arange(s.width), wt_codes[s.start : s.start + s.width]]
-            else:
-                mu = np.zeros(s.width)
-            E -= mu[:, None]
-            eps += float(mu.sum())
-            energies[s.name] = pd.DataFrame(E * scale, columns=list(self.alphabet),
-                                            index=pd.RangeIndex(s.start, s.start + s.width, name="position"))
-            offsets[s.name] = eps * scale
+            raise InputError(f"gauge must be 'uniform', 'wt', 'empirical' or 'none', got {gauge!r}")
+        sp = site_parameters(self.spec, lay, th, gauge=gauge, wt=wt_codes, freq=freq, scale=scale,
+                             alphabet=self.alphabet)
         scalars = {b.name: float(lay.view(th, b.name)) * scale for b in lay if b.kind == "interaction"}
         rates = {b.name.removeprefix("kappa."): float(lay.view(th, b.name)) for b in lay if b.kind == "rate"}
         acts = {b.name.removeprefix("act."): float(lay.view(th, b.name)) for b in lay if b.kind == "activity"}
-        return {"units": units, "temperature_c": temperature_c, "gauge": gauge, "energies": energies,
-                "offsets": offsets, "interactions": scalars, "log_rates": rates, "activities": acts,
-                "t_sat": float(lay.view(th, "t_sat"))}
+        return {"units": units, "temperature_c": temperature_c, "gauge": gauge, **sp, "interactions": scalars,
+                "log_rates": rates, "activities": acts, "t_sat": float(lay.view(th, "t_sat"))}
 
     def set_theta(self, *, energies: dict[str, Any] | None = None, offsets: dict[str, float] | None = None,
                   interactions: dict[str, float] | None = None, log_rates: dict[str, float] | None = None,
-                  activities: dict[str, float] | None = None, units: str = "kT",
-                  temperature_c: float = 37.0) -> Model:
+                  activities: dict[str, float] | None = None, pair_energies: dict[str, Any] | None = None,
+                  biases: dict[str, Any] | None = None, units: str = "kT", temperature_c: float = 37.0) -> Model:
         """Set physical parameters by name (the inverse of :meth:`get_theta` with
         ``gauge="none"``); returns the model.
 
         ``energies`` maps a site to a [width, alphabet] array or DataFrame; ``offsets``
         a site to its offset; ``interactions`` a name to an interaction energy;
         ``log_rates`` a kinetic rate name to its log-rate constant (natural log, not
-        converted by ``units``); ``activities`` a learnable activity name to its value.
+        converted by ``units``); ``activities`` a learnable activity name to its value;
+        ``pair_energies`` a neighbor / pairwise site to its pair energies [pairs, A, A] (in
+        the order of :meth:`cisreg.models.spec.Site.pairs`); ``biases`` a sliding site to its
+        placement biases [strands, placements].
         """
         if units not in ("kT", "kcal/mol"):
             raise InputError(f"units must be 'kT' or 'kcal/mol', got {units!r}")
         scale = 1.0 / kT_in_kcal(temperature_c) if units == "kcal/mol" else 1.0
         lay, th = self.layout, self.theta
 
-        kinds = {"site": ("energy", "offset"), "interaction": ("interaction",), "rate": ("rate",),
+        kinds = {"site": ("energy", "offset", "pair", "bias"), "interaction": ("interaction",), "rate": ("rate",),
                  "activity": ("activity",)}
 
         def put(block: str, value: Any, what: str, factor: float) -> None:
@@ -260,6 +263,10 @@ class Model:
             put(f"E.{k}", v, "site", scale)
         for k, v in (offsets or {}).items():
             put(f"eps.{k}", v, "site", scale)
+        for k, v in (pair_energies or {}).items():
+            put(f"P.{k}", v["values"] if isinstance(v, dict) else v, "site", scale)
+        for k, v in (biases or {}).items():
+            put(f"bias.{k}", v, "site", scale)
         for k, v in (interactions or {}).items():
             put(k, v, "interaction", scale)
         for k, v in (log_rates or {}).items():

@@ -28,20 +28,82 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import ModelFileError
+from ..data.alphabet import alphabet_name, complement, resolve_alphabet
+from ..errors import InputError, ModelFileError
 from .measurement import GE, MeasurementProcess, SortSeq, parse_measurement
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,199}$")
-ALPHABETS = {"ACGT": "ACGT", "DNA": "ACGT", "ACGU": "ACGU", "RNA": "ACGU"}
+
+
+ENERGY_KINDS = ("additive", "neighbor", "pairwise")
 
 
 @dataclass(frozen=True)
 class Site:
-    """A binding site: a window [start, start + width) of the sequence."""
+    """A binding site: a motif of ``width`` positions with an energy matrix (``E.<name>``
+    [width, A]) and an offset (``eps.<name>``), and, for ``energy`` ``"neighbor"`` or
+    ``"pairwise"``, energies of pairs of motif positions (``P.<name>`` [pairs, A, A]:
+    adjacent pairs, or every pair at most ``max_distance`` apart).
+
+    A fixed site is the window [start, start + width). A sliding site (``slide_stop``
+    given) may sit at any placement [p, p + width) with start <= p <= slide_stop - width,
+    on the forward strand or on both (``strands="both"``: also the reverse complement):
+    dG = eps - log sum over placements of exp(-(energy of the placement + bias)), with an
+    optional learnable bias per strand and placement (``bias.<name>``).
+    """
 
     name: str
     start: int
     width: int
+    energy: str = "additive"
+    max_distance: Union[int, None] = None
+    slide_stop: Union[int, None] = None
+    strands: str = "forward"
+    position_bias: bool = False
+
+    @property
+    def sliding(self) -> bool:
+        return self.slide_stop is not None
+
+    @property
+    def n_place(self) -> int:
+        return (self.slide_stop - self.start - self.width + 1) if self.slide_stop is not None else 1
+
+    @property
+    def n_strands(self) -> int:
+        return 2 if self.strands == "both" else 1
+
+    @property
+    def n_configs(self) -> int:
+        """Placements times strands; a site with more than one has per-row placement weights."""
+        return self.n_place * self.n_strands
+
+    @property
+    def stop(self) -> int:
+        """The end of the sequence range the site reads."""
+        return self.slide_stop if self.slide_stop is not None else self.start + self.width
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """The motif position pairs (i < j) that carry pair energies."""
+        if self.energy == "additive":
+            return []
+        dmax = 1 if self.energy == "neighbor" else (self.max_distance or self.width)
+        return [(i, j) for i in range(self.width) for j in range(i + 1, min(self.width, i + dmax + 1))]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name}
+        if self.slide_stop is None:
+            d["start"] = self.start
+        d["width"] = self.width
+        if self.energy != "additive":
+            d["energy"] = self.energy
+        if self.max_distance is not None:
+            d["max_distance"] = self.max_distance
+        if self.slide_stop is not None:
+            d["slide"] = {"start": self.start, "stop": self.slide_stop, "strands": self.strands}
+            if self.position_bias:
+                d["slide"]["position_bias"] = True
+        return d
 
 
 @dataclass(frozen=True)
@@ -99,6 +161,18 @@ class ModelSpec:
     def kind(self) -> str:
         return "thermodynamic" if isinstance(self.gpmap, Thermodynamic) else "kinetic"
 
+    @property
+    def length_from_data(self) -> bool:
+        """Whether the model file says ``"length": "auto"`` (the length of the data it is fitted to)."""
+        return self.length == 0
+
+    def with_length(self, length: int) -> ModelSpec:
+        """This specification for sequences of ``length`` (for ``"length": "auto"``)."""
+        if not self.length_from_data:
+            return self
+        d = dict(self.extra["auto"])
+        return spec_from_dict(d, source=self.extra.get("source"), length=length)
+
     def site(self, name: str) -> Site:
         for s in self.sites:
             if s.name == name:
@@ -108,9 +182,9 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         """The model file as a JSON-compatible dict (inverse of :func:`spec_from_dict`)."""
         d: dict[str, Any] = {
-            "alphabet": self.alphabet,
+            "alphabet": alphabet_name(self.alphabet),
             "length": self.length,
-            "sites": [{"name": s.name, "start": s.start, "width": s.width} for s in self.sites],
+            "sites": [s.to_dict() for s in self.sites],
         }
         if isinstance(self.gpmap, Thermodynamic):
             states = []
@@ -224,32 +298,38 @@ def _unique(names: list[str], key: str, what: str, source: str | None) -> None:
         seen.add(n)
 
 
-def spec_from_dict(d: Any, *, source: str | None = None) -> ModelSpec:
-    """Validate a model-file dict and return a :class:`ModelSpec`."""
+def spec_from_dict(d: Any, *, source: str | None = None, length: int | None = None) -> ModelSpec:
+    """Validate a model-file dict and return a :class:`ModelSpec`.
+
+    ``"length": "auto"`` takes the length from the data the model is fitted to: give it
+    here, or call :meth:`ModelSpec.with_length` later (until then the spec has length 0).
+    """
     top = {"alphabet", "length", "sites", "thermodynamic", "kinetic", "measurement", "t_sat", "name",
            "description"}
     d = _keys(d, "", top, {"length", "sites", "measurement"}, source)
-    alpha_in = d.get("alphabet", "ACGT")
-    if not isinstance(alpha_in, str) or alpha_in.upper() not in ALPHABETS:
-        raise _err("alphabet", f"must be one of ACGT (dna) or ACGU (rna), got {alpha_in!r}", source)
-    alphabet = ALPHABETS[alpha_in.upper()]
-    length = _int(d["length"], "length", 1, 1_000_000, source)
-
+    alpha_in = d.get("alphabet", "dna")
+    try:
+        alphabet = resolve_alphabet(alpha_in)
+    except InputError as e:
+        raise _err("alphabet", str(e).split(": ", 1)[-1], source) from None
+    auto = d["length"] == "auto"
+    if auto:
+        if length is None:
+            length = 0
+        L = length
+    else:
+        L = _int(d["length"], "length", 1, 1_000_000, source)
     if not isinstance(d["sites"], list) or not d["sites"]:
         raise _err("sites", "must be a non-empty list of {name, start, width}", source)
-    sites = []
-    for i, s in enumerate(d["sites"]):
-        k = f"sites[{i}]"
-        s = _keys(s, k, {"name", "start", "width"}, {"name", "start", "width"}, source)
-        name = _name(s["name"], f"{k}.name", source)
-        start = _int(s["start"], f"{k}.start", 0, length - 1, source)
-        width = _int(s["width"], f"{k}.width", 1, length, source)
-        if start + width > length:
-            raise _err(f"{k}.width", f"window [{start}, {start + width}) of site {name!r} extends past the "
-                                     f"sequence end ({length}); shorten the width or move the start", source)
-        sites.append(Site(name, start, width))
-    _unique([s.name for s in sites], "sites", "site", source)
-    site_names = {s.name for s in sites}
+    sites = [_parse_site(s, i, L, alphabet, source) for i, s in enumerate(d["sites"])] if L else []
+    if L:
+        _unique([s.name for s in sites], "sites", "site", source)
+        site_names = {s.name for s in sites}
+    else:  # names only, until the length is known
+        site_names = set()
+        for i, s in enumerate(d["sites"]):
+            s = _keys(s, f"sites[{i}]", _SITE_KEYS, {"name"}, source)
+            site_names.add(_name(s["name"], f"sites[{i}].name", source))
 
     has_t, has_k = "thermodynamic" in d, "kinetic" in d
     if has_t == has_k:
@@ -263,8 +343,67 @@ def spec_from_dict(d: Any, *, source: str | None = None) -> ModelSpec:
     t_sat = _num(d.get("t_sat", 1.0), "t_sat", source)
     if t_sat <= 0:
         raise _err("t_sat", "must be positive", source)
-    extra = {k: d[k] for k in ("name", "description") if k in d}
-    return ModelSpec(alphabet, length, tuple(sites), gpmap, meas, t_sat, extra)
+    extra: dict[str, Any] = {k: d[k] for k in ("name", "description") if k in d}
+    if auto and not L:
+        extra["auto"] = d
+        extra["source"] = source
+    return ModelSpec(alphabet, L, tuple(sites), gpmap, meas, t_sat, extra)
+
+
+_SITE_KEYS = {"name", "start", "width", "energy", "max_distance", "slide"}
+
+
+def _parse_site(s: Any, i: int, length: int, alphabet: str, source: str | None) -> Site:
+    k = f"sites[{i}]"
+    s = _keys(s, k, _SITE_KEYS, {"name", "width"}, source)
+    name = _name(s["name"], f"{k}.name", source)
+    slide = s.get("slide")
+    if slide is None:
+        if "start" not in s:
+            raise _err(f"{k}.start", "required key is missing (or give \"slide\" for a site of unknown position)",
+                       source)
+        start = _int(s["start"], f"{k}.start", 0, length - 1, source)
+        if s["width"] == "all":
+            width = length - start
+        else:
+            width = _int(s["width"], f"{k}.width", 1, length, source)
+        if start + width > length:
+            raise _err(f"{k}.width", f"window [{start}, {start + width}) of site {name!r} extends past the "
+                                     f"sequence end ({length}); shorten the width or move the start", source)
+        stop, strands, bias = None, "forward", False
+    else:
+        if "start" in s:
+            raise _err(f"{k}.start", "a sliding site takes its range from \"slide\": {\"start\": a, \"stop\": b}; "
+                                     "drop \"start\"", source)
+        slide = _keys(slide, f"{k}.slide", {"start", "stop", "strands", "position_bias"}, {"start", "stop"}, source)
+        start = _int(slide["start"], f"{k}.slide.start", 0, length - 1, source)
+        stop = _int(slide["stop"], f"{k}.slide.stop", 1, length, source)
+        width = _int(s["width"], f"{k}.width", 1, length, source)
+        if stop - start < width:
+            raise _err(f"{k}.slide", f"the range [{start}, {stop}) of site {name!r} is shorter than its width "
+                                     f"{width}; widen the range or shorten the motif", source)
+        strands = slide.get("strands", "forward")
+        if strands not in ("forward", "both"):
+            raise _err(f"{k}.slide.strands", f"must be 'forward' or 'both', got {strands!r}", source)
+        if strands == "both" and complement(alphabet) is None:
+            raise _err(f"{k}.slide.strands", f"the reverse strand needs a nucleic-acid alphabet (dna, rna); "
+                                             f"{alphabet_name(alphabet)!r} has no complement: use \"forward\"",
+                       source)
+        bias = slide.get("position_bias", False)
+        if not isinstance(bias, bool):
+            raise _err(f"{k}.slide.position_bias", f"must be true or false, got {bias!r}", source)
+    energy = s.get("energy", "additive")
+    if energy not in ENERGY_KINDS:
+        raise _err(f"{k}.energy", f"must be one of {', '.join(map(repr, ENERGY_KINDS))}, got {energy!r}", source)
+    max_distance = None
+    if "max_distance" in s:
+        if energy != "pairwise":
+            raise _err(f"{k}.max_distance", "applies to \"energy\": \"pairwise\" sites only", source)
+        max_distance = _int(s["max_distance"], f"{k}.max_distance", 1, max(1, width - 1), source)
+    if energy != "additive" and width < 2:
+        raise _err(f"{k}.energy", f"{energy} energies need pairs of positions; site {name!r} has width {width}",
+                   source)
+    return Site(name, start, width, energy, max_distance, stop, strands, bias)
 
 
 def _activity(v: Any, key: str, source: str | None) -> Union[float, str]:
