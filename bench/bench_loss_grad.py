@@ -38,7 +38,7 @@ from _common import Reporter, median_iqr, record, time_call  # noqa: E402
 import cisreg  # noqa: E402
 from cisreg import _core  # noqa: E402
 from cisreg.fit.adam import Adam  # noqa: E402
-from cisreg.fit.loop import train_epoch  # noqa: E402
+from cisreg.fit.loop import l2_vector, train_epoch  # noqa: E402
 from cisreg.models import Model, preset  # noqa: E402
 
 
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     # an epoch of the fit loop at batch 10,000 vs loss + gradient over the same rows
     train = np.arange(N, dtype=np.int64)
     amounts = counts.sum(axis=1)
-    reg = m.layout.kind_mask("energy", "measurement")
+    l2 = l2_vector(m.layout, 1e-4)
     for nt in threads:
         for dt in ("float32", "float64"):
             full = time_call(lambda dt=dt, nt=nt: _core.loss_and_grad(m.core, codes, counts, theta, None, nt,
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             grad = np.empty(work.layout.size)
             erng = np.random.default_rng(1)
             ep = time_call(lambda dt=dt, nt=nt: train_epoch(work, codes, counts, amounts, train, erng, args.batch_size,
-                                                            opt, grad, reg, 1e-4, nt, dt),
+                                                            opt, grad, l2, nt, dt),
                            repeats=max(2, args.repeats // 2))
             rep.emit(record("epoch", threads=nt, times=ep, baseline_per_seq=numpy_per_seq, **common,
                             kernel_level=_core.cpu_kernel_level(), dtype=dt, batch_size=args.batch_size,

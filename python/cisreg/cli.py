@@ -49,6 +49,19 @@ _nonneg_float = _arg(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 _celsius = _arg(float, lambda v: -273.15 < v < 1000.0, "a temperature in °C above absolute zero")
 
 
+def _l2(text: str) -> Any:
+    """--l2: a number, or KIND=X[,NAME=X...] (block kinds or names)."""
+    if "=" not in text:
+        return _nonneg_float(text)
+    out = {}
+    for part in text.split(","):
+        key, _, val = part.partition("=")
+        if not key.strip():
+            raise argparse.ArgumentTypeError(f"expected KIND=NUMBER, got {part!r}")
+        out[key.strip()] = _nonneg_float(val)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .fit import loop
@@ -74,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Adam learning rate (default {loop.DEFAULT_LEARNING_RATE})")
     f.add_argument("--restarts", type=_positive_int, default=1, help="random initialisations; the best by "
                                                                     "validation likelihood is kept (default 1)")
-    f.add_argument("--l2", type=_nonneg_float, default=loop.DEFAULT_L2,
-                   help=f"L2 penalty on energies and measurement parameters (default {loop.DEFAULT_L2})")
+    f.add_argument("--l2", type=_l2, default=loop.DEFAULT_L2,
+                   help=f"L2 penalty per read on energies, pair energies, biases and measurement parameters "
+                        f"(default {loop.DEFAULT_L2}), or per block kind or name: energy=1e-4,pair=1e-3")
     f.add_argument("--patience", type=_positive_int, default=loop.DEFAULT_PATIENCE,
                    help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")
     f.add_argument("--x-col", default="x", help="sequence column (default x)")

@@ -44,7 +44,7 @@ def fit(
     epochs: int = DEFAULT_EPOCHS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     learning_rate: float = DEFAULT_LEARNING_RATE,
-    l2: float = DEFAULT_L2,
+    l2: float | dict[str, float] = DEFAULT_L2,
     patience: int = DEFAULT_PATIENCE,
     restarts: int = 1,
     seed: int = 0,
@@ -71,7 +71,10 @@ def fit(
         Adam settings; an epoch is one pass over the training rows in random
         minibatches of ``batch_size`` sequences.
     l2:
-        L2 penalty on energies and measurement parameters, per read.
+        L2 penalty per read: a number for every energy, pair-energy, bias and measurement
+        parameter, or a dict by block kind (``"energy"``, ``"pair"``, ``"bias"``,
+        ``"measurement"``, ``"interaction"``, ``"rate"``, ...) or block name (``"P.TF"``),
+        the most specific key winning, unlisted blocks unpenalised.
     patience:
         Stop after this many epochs without a better validation likelihood; the
         best parameters are kept.
@@ -157,11 +160,11 @@ def fit(
 
 
 def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
-                rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, reg: np.ndarray, l2: float,
+                rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, l2: np.ndarray,
                 n_threads: int, dtype: str) -> tuple[float, float]:
     """One epoch: the training rows in a random order, in minibatches of ``batch_size``
     (index arrays: nothing is copied), one Adam step per minibatch on the loss per read
-    plus ``l2`` on the ``reg`` entries. Updates ``model.theta`` in place; returns the summed
+    plus ``l2`` [P] times theta. Updates ``model.theta`` in place; returns the summed
     loss and reads. Raises _Stop on a non-finite loss, gradient or parameter."""
     theta = model.theta
     perm = rng.permutation(train)
@@ -175,7 +178,7 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
         if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
             raise _Stop("diverged")
         grad /= reads
-        grad[reg] += l2 * theta[reg]
+        grad += l2 * theta
         opt.step(theta, grad)
         if not np.all(np.isfinite(theta)):
             raise _Stop("diverged")
@@ -184,15 +187,32 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
     return tot, tot_reads
 
 
-def _check_settings(epochs: int, batch_size: int, lr: float, l2: float, patience: int, restarts: int) -> None:
+#: Block kinds an l2 given as one number applies to.
+L2_KINDS = ("energy", "pair", "bias", "measurement")
+
+
+def l2_vector(layout: Any, l2: float | dict[str, float]) -> np.ndarray:
+    """The per-parameter L2 strength [P] of a fit's ``l2`` setting."""
+    out = np.zeros(layout.size)
+    for b in layout:
+        if isinstance(l2, dict):
+            v = l2.get(b.name, l2.get(b.kind, 0.0))
+        else:
+            v = l2 if b.kind in L2_KINDS else 0.0
+        out[b.offset : b.stop] = v
+    return out
+
+
+def _check_settings(epochs: int, batch_size: int, lr: float, l2: Any, patience: int, restarts: int) -> None:
     for name, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1),
                         ("restarts", restarts, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise InputError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise InputError(f"learning_rate must be a positive number, got {lr!r}")
-    if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
-        raise InputError(f"l2 must be a number >= 0, got {l2!r}")
+    vals = l2.values() if isinstance(l2, dict) else [l2]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in vals):
+        raise InputError(f"l2 must be a number >= 0 or a dict of them by block kind or name, got {l2!r}")
 
 
 def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
@@ -203,7 +223,7 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     if theta0 is None:  # a start drawn from this restart's generator, not Model's default seed
         model.theta[:] = initial_theta(model.compiled, rng, targets=targets[train], codes=data.codes[train])
     lay = model.layout
-    reg = lay.kind_mask("energy", "measurement")
+    l2 = l2_vector(lay, settings["l2"])
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
     nt = settings["n_threads"]
     dtype = settings["dtype"]
@@ -235,8 +255,8 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     theta = model.theta
     try:
         while epoch < settings["epochs"] and not finished:
-            tot, tot_reads = train_epoch(model, data.codes, targets, amounts, train, rng, bs, opt, grad, reg,
-                                         settings["l2"], nt, dtype)
+            tot, tot_reads = train_epoch(model, data.codes, targets, amounts, train, rng, bs, opt, grad, l2, nt,
+                                         dtype)
             epoch += 1
             val_nll = model.loss(data.codes, targets, val, n_threads=nt, dtype=dtype) / reads_val
             if not math.isfinite(val_nll):

@@ -28,6 +28,24 @@ LAC: dict[str, Any] = {
     "measurement": {"type": "sortseq", "bins": 10, "hidden": 50},
 }
 
+#: The three-state protein model of deep mutational scans of a binding domain (e.g. GB1,
+#: Olson et al. 2014; Otwinowski 2018; Tareen et al. 2022): unfolded, folded (folding
+#: energy dG_F, additive over the whole sequence) and folded + bound (binding energy
+#: dG_B); activity = P(folded + bound). The length is the data's.
+FOLD_BIND: dict[str, Any] = {
+    "name": "fold-bind",
+    "description": "protein fold + bind: unfolded / folded (dG_F) / folded+bound (dG_B), activity P(folded+bound)",
+    "alphabet": "protein",
+    "length": "auto",
+    "sites": [{"name": "fold", "start": 0, "width": "all"}, {"name": "bind", "start": 0, "width": "all"}],
+    "thermodynamic": {"states": [
+        {"name": "unfolded", "bound": []},
+        {"name": "folded", "bound": ["fold"]},
+        {"name": "folded+bound", "bound": ["fold", "bind"], "activity": 1},
+    ]},
+    "measurement": {"type": "ge", "noise": "gaussian", "hidden": 20},
+}
+
 #: Example model files shipped with the package (cisreg/examples/*.json).
 EXAMPLE_FILES: dict[str, str] = {"activator-rnap-kinetic": "activator_rnap_kinetic.json"}
 
@@ -43,11 +61,12 @@ def _example(name: str) -> dict[str, Any]:
     return json.loads(example_path(name).read_text(encoding="utf-8"))
 
 
-PRESETS: dict[str, Any] = {"lac": LAC, **{k: _example for k in EXAMPLE_FILES}}
+PRESETS: dict[str, Any] = {"lac": LAC, "fold-bind": FOLD_BIND, **{k: _example for k in EXAMPLE_FILES}}
 
 
 def preset(name: str) -> ModelSpec:
-    """A built-in model by name: ``"lac"`` or an example model file
+    """A built-in model by name: ``"lac"``, ``"fold-bind"`` (its length is the data's:
+    ``preset("fold-bind").with_length(L)``) or an example model file
     (``"activator-rnap-kinetic"``)."""
     if name not in PRESETS:
         raise ModelFileError(f"unknown built-in model {name!r}; built-in models: {sorted(PRESETS)}")
