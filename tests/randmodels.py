@@ -76,8 +76,11 @@ def random_model(rng, *, scale=1.0, **kw):
 def random_data(rng, model, n):
     codes = rng.integers(0, len(model.alphabet), (n, model.spec.length), dtype=np.uint8)
     m = model.spec.measurement
-    if hasattr(m, "bins"):
+    if m.kind == "sortseq":
         targets = rng.poisson(0.7, (n, m.bins)).astype(np.float64)
+    elif m.kind == "ge":  # y and its measurement error dy (0 for half of the rows)
+        targets = np.stack([rng.normal(0, 1, n), rng.uniform(0, 0.5, n) * (rng.random(n) < 0.5)], axis=1)
     else:
-        targets = rng.normal(0, 1, (n, 1))
+        R = len(m.input)
+        targets = np.concatenate([rng.poisson(20.0, (n, R)), rng.poisson(15.0, (n, R))], axis=1).astype(np.float64)
     return codes, np.ascontiguousarray(targets)

@@ -102,20 +102,63 @@ def ge_g(layout, theta, phi):
     return a + (b[None] * np.tanh(c[None] * phi[:, None] + d[None])).sum(axis=1)
 
 
-def ge_nll_rows(layout, theta, phi, y, noise):
+def ge_nll_rows(layout, theta, phi, targets, meas):
+    """GE NLL per row: y = g + noise of scale sqrt(sigma^2 + dy^2), log sigma a polynomial
+    in g; Gaussian, Cauchy or the Jones-Faddy skew-t centred at its mode."""
+    from scipy.special import gammaln
+
+    y, dy = targets[:, 0], targets[:, 1]
     g = ge_g(layout, theta, phi)
-    s = float(layout.view(theta, "ge.log_sigma"))
-    r = (y - g) / np.exp(s)
-    if noise == "gaussian":
-        return 0.5 * np.log(2 * np.pi) + s + 0.5 * r**2
-    return np.log(np.pi) + s + np.log1p(r**2)
+    logs = float(layout.view(theta, "ge.log_sigma")) + 0 * g
+    if meas.heteroskedasticity:
+        for k, e in enumerate(layout.view(theta, "ge.log_sigma_poly")):
+            logs = logs + e * g ** (k + 1)
+    s = np.sqrt(np.exp(2 * logs) + dy**2)
+    r = (y - g) / s
+    if meas.noise == "gaussian":
+        return 0.5 * np.log(2 * np.pi) + np.log(s) + 0.5 * r**2
+    if meas.noise == "cauchy":
+        return np.log(np.pi) + np.log(s) + np.log1p(r**2)
+    a = float(np.exp(layout.view(theta, "ge.log_a")))
+    b = float(np.exp(layout.view(theta, "ge.log_b")))
+    mode = (a - b) * np.sqrt(a + b) / np.sqrt((2 * a + 1) * (2 * b + 1))
+    t = r + mode
+    u = t / np.sqrt(a + b + t**2)
+    logc = (a + b - 1) * np.log(2) + gammaln(a) + gammaln(b) - gammaln(a + b) + 0.5 * np.log(a + b)
+    return np.log(s) + logc - (a + 0.5) * np.log1p(u) - (b + 0.5) * np.log1p(-u)
+
+
+def counts_nll_rows(layout, theta, phi, targets, meas):
+    """MPRA counts NLL per row: output_r ~ Poisson / NB(mean (input_r + pc) e^c_r g(phi))."""
+    from scipy.special import gammaln
+
+    R = len(meas.input)
+    inp, out = targets[:, :R], targets[:, R:]
+    if meas.link == "loglinear":
+        lg = np.exp(float(layout.view(theta, "counts.log_slope"))) * phi
+    else:
+        w = np.exp(layout.view(theta, "counts.log_w"))
+        c = np.exp(layout.view(theta, "counts.log_c"))
+        d = layout.view(theta, "counts.d")
+        g = np.exp(float(layout.view(theta, "counts.log_base"))) + (
+            w[None] / (1 + np.exp(-(c[None] * phi[:, None] + d[None])))).sum(axis=1)
+        lg = np.log(g)
+    eta = np.log(inp + meas.pseudocount) + layout.view(theta, "counts.log_depth")[None, :] + lg[:, None]
+    mu = np.exp(eta)
+    if meas.noise == "poisson":
+        return (mu - out * eta + gammaln(out + 1)).sum(axis=1)
+    rd = np.exp(-layout.view(theta, "counts.log_dispersion"))[None, :]
+    ll = gammaln(out + rd) - gammaln(rd) - gammaln(out + 1) + rd * np.log(rd / (rd + mu)) + out * np.log(mu / (rd + mu))
+    return -ll.sum(axis=1)
 
 
 def nll_rows(spec, layout, theta, phi, targets):
     m = spec.measurement
-    if hasattr(m, "bins"):
+    if m.kind == "sortseq":
         return mpa_nll_rows(layout, theta, phi, targets)
-    return ge_nll_rows(layout, theta, phi, targets[:, 0], m.noise)
+    if m.kind == "ge":
+        return ge_nll_rows(layout, theta, phi, targets, m)
+    return counts_nll_rows(layout, theta, phi, targets, m)
 
 
 def kinetic_phi(spec, layout, theta, codes):

@@ -250,7 +250,7 @@ void register_kernels(py::module_& m) {
             const double* ph = static_cast<const double*>(phi.data());
             for (int64_t i = 0; i < b; ++i)
                 if (!std::isfinite(ph[i])) throw InputError("phi[" + std::to_string(i) + "] is not finite");
-            const int64_t T = md.meas.n_targets();
+            const int64_t T = md.meas.kind == MeasKind::SortSeq ? md.meas.n_bins : 1;
             py::array_t<double> out({static_cast<py::ssize_t>(b), static_cast<py::ssize_t>(T)});
             double* o = out.mutable_data();
             {
@@ -259,7 +259,9 @@ void register_kernels(py::module_& m) {
             }
             return out;
         },
-        py::arg("model"), py::arg("theta"), py::arg("phi"), "log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE.");
+        py::arg("model"), py::arg("theta"), py::arg("phi"),
+        "log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE; for counts [b, 1] the log of the expected output per "
+        "input read at the replicates' mean depth.");
 
     m.def("has_openmp", &has_openmp);
     m.def("cuda_available", &has_cuda, "Whether this build has the CUDA back end and a device is visible.");

@@ -12,15 +12,24 @@ namespace {
 MeasKind kind_from_name(const std::string& k) {
     if (k == "sortseq") return MeasKind::SortSeq;
     if (k == "ge") return MeasKind::GE;
-    throw InputError("measurement kind '" + k + "' is unknown; use sortseq or ge");
+    if (k == "counts") return MeasKind::Counts;
+    throw InputError("measurement kind '" + k + "' is unknown; use sortseq, ge or counts");
 }
-const char* kind_name(MeasKind k) { return k == MeasKind::SortSeq ? "sortseq" : "ge"; }
+const char* kind_name(MeasKind k) {
+    return k == MeasKind::SortSeq ? "sortseq" : k == MeasKind::GE ? "ge" : "counts";
+}
+const char* kNoises[] = {"gaussian", "cauchy", "skewt", "poisson", "negbin"};
 Noise noise_from_name(const std::string& k) {
-    if (k == "gaussian") return Noise::Gaussian;
-    if (k == "cauchy") return Noise::Cauchy;
-    throw InputError("noise model '" + k + "' is unknown; use gaussian or cauchy");
+    for (int i = 0; i < 5; ++i)
+        if (k == kNoises[i]) return static_cast<Noise>(i);
+    throw InputError("noise model '" + k + "' is unknown; use gaussian, cauchy, skewt, poisson or negbin");
 }
-const char* noise_name(Noise n) { return n == Noise::Gaussian ? "gaussian" : "cauchy"; }
+const char* noise_name(Noise n) { return kNoises[static_cast<int>(n)]; }
+Link link_from_name(const std::string& k) {
+    if (k == "loglinear") return Link::LogLinear;
+    if (k == "sigmoid") return Link::Sigmoid;
+    throw InputError("link '" + k + "' is unknown; use loglinear or sigmoid");
+}
 
 }  // namespace
 
@@ -111,20 +120,27 @@ void register_model(py::module_& m) {
 
     py::class_<Measurement>(m, "Measurement", "A measurement process p(y | phi).")
         .def(py::init([](const std::string& kind, int32_t n_bins, int32_t hidden, const std::string& noise,
-                         int64_t offset) {
+                         int64_t offset, int32_t het, int32_t replicates, const std::string& link, double pseudocount) {
                  Measurement ms;
                  ms.kind = kind_from_name(kind);
                  ms.n_bins = n_bins;
                  ms.hidden = hidden;
                  ms.noise = noise_from_name(noise);
                  ms.offset = offset;
+                 ms.het = het;
+                 ms.replicates = replicates;
+                 ms.link = link_from_name(link);
+                 ms.pseudocount = pseudocount;
                  return ms;
              }),
              py::arg("kind"), py::arg("n_bins") = 1, py::arg("hidden") = 1, py::arg("noise") = "gaussian",
-             py::arg("offset") = 0)
+             py::arg("offset") = 0, py::arg("het") = 0, py::arg("replicates") = 1, py::arg("link") = "loglinear",
+             py::arg("pseudocount") = 0.5)
         .def_property_readonly("kind", [](const Measurement& ms) { return std::string(kind_name(ms.kind)); })
         .def_property_readonly("noise", [](const Measurement& ms) { return std::string(noise_name(ms.noise)); })
         .def_readonly("n_bins", &Measurement::n_bins)
+        .def_readonly("het", &Measurement::het)
+        .def_readonly("replicates", &Measurement::replicates)
         .def_readonly("hidden", &Measurement::hidden)
         .def_readonly("offset", &Measurement::offset)
         .def_property_readonly("n_params", &Measurement::n_params)

@@ -1,5 +1,6 @@
 // Consistency checks of compiled models. They run once, when a model is built, so that the
 // kernels can index without bounds checks.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -148,12 +149,25 @@ void check_kinetic(const KineticNet& k, int32_t n_sites, int64_t P) {
 
 void check_measurement(const Measurement& m, int64_t P) {
     const std::string w = "measurement";
-    if (m.kind != MeasKind::SortSeq && m.kind != MeasKind::GE) fail(w, "unknown kind");
+    if (m.kind != MeasKind::SortSeq && m.kind != MeasKind::GE && m.kind != MeasKind::Counts) fail(w, "unknown kind");
     if (m.kind == MeasKind::SortSeq && m.n_bins < 2) fail(w, "a sort-seq measurement needs at least 2 bins, got " + s(m.n_bins));
     if (m.kind != MeasKind::SortSeq && m.n_bins != 1) fail(w, "n_bins must be 1 for this measurement kind");
-    if (m.hidden < 1) fail(w, "hidden must be >= 1, got " + s(m.hidden));
-    if (m.n_bins > 100000 || m.hidden > 100000) fail(w, "n_bins and hidden must lie in [1, 100000]");
-    if (m.noise != Noise::Gaussian && m.noise != Noise::Cauchy) fail(w, "unknown noise model");
+    if (m.hidden < 1 && !(m.kind == MeasKind::Counts && m.link == Link::LogLinear))
+        fail(w, "hidden must be >= 1, got " + s(m.hidden));
+    if (m.n_bins > 100000 || m.hidden > 100000 || m.hidden < 0) fail(w, "n_bins and hidden must lie in [1, 100000]");
+    if (m.kind == MeasKind::GE) {
+        if (m.noise != Noise::Gaussian && m.noise != Noise::Cauchy && m.noise != Noise::SkewT)
+            fail(w, "the noise of a GE measurement is gaussian, cauchy or skewt");
+        if (m.het < 0 || m.het > 8) fail(w, "het (the order of log sigma's polynomial) must lie in [0, 8]");
+    } else if (m.het != 0) {
+        fail(w, "het applies to GE measurements only");
+    }
+    if (m.kind == MeasKind::Counts) {
+        if (m.noise != Noise::Poisson && m.noise != Noise::NegBin) fail(w, "the noise of counts is poisson or negbin");
+        if (m.replicates < 1 || m.replicates > 10000) fail(w, "replicates must lie in [1, 10000]");
+        if (m.link != Link::LogLinear && m.link != Link::Sigmoid) fail(w, "unknown link");
+        if (!(m.pseudocount >= 0 && std::isfinite(m.pseudocount))) fail(w, "pseudocount must be finite and >= 0");
+    }
     check_block(m.offset, m.n_params(), P, w, "parameters");
 }
 

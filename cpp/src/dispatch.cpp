@@ -147,9 +147,17 @@ void measurement_forward(const Model& m, const double* theta, const double* phi,
     if (m.meas.kind == MeasKind::SortSeq) {
         const int32_t Y = m.meas.n_bins;
         for (int64_t i = 0; i < b; ++i) rows::mpa_logp(plan.mpa, phi[i], out + i * Y);
-    } else {
-        std::vector<double> t(static_cast<size_t>(std::max(1, m.meas.hidden)));
-        for (int64_t i = 0; i < b; ++i) out[i] = rows::ge_g(plan.ge, phi[i], t.data());
+    } else if (m.meas.kind == MeasKind::GE) {
+        for (int64_t i = 0; i < b; ++i) out[i] = rows::ge_g(plan.ge, phi[i], static_cast<double*>(nullptr));
+    } else {  // log of the expected output per input read, at the replicates' mean depth
+        const CountsView<double>& v = plan.cnt;
+        double depth = 0.0;
+        for (int32_t r = 0; r < v.R; ++r) depth += v.log_depth[r] / v.R;
+        std::vector<double> sg(static_cast<size_t>(std::max(1, v.K)));
+        for (int64_t i = 0; i < b; ++i) {
+            double ig;
+            out[i] = depth + rows::counts_log_g(v, phi[i], sg.data(), &ig);
+        }
     }
 }
 
@@ -158,7 +166,8 @@ int64_t chunk_rows(const Model& m, int64_t b) {
     // summing a partial gradient of P entries per chunk
     int64_t work = 1;
     for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
-    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden : m.meas.hidden;
+    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
+                                              : m.meas.hidden + 4 * m.meas.n_targets();
     int64_t rows = 256;
     while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
     // large batches: longer chunks (fewer flushes of the lane accumulators), still at least
@@ -183,7 +192,6 @@ void check_codes(int32_t alphabet_size, const SeqBatch& batch) {
 }
 
 void check_targets(const Model& m, const SeqBatch& batch, const Targets& tg) {
-    const bool counts = m.meas.counts();
     for (int64_t i = 0; i < batch.b; ++i) {
         const int64_t r = tg.by_position ? i : batch.row(i);
         for (int64_t j = 0; j < tg.cols; ++j) {
@@ -191,9 +199,14 @@ void check_targets(const Model& m, const SeqBatch& batch, const Targets& tg) {
             if (!std::isfinite(v))
                 throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
                                  " is not finite; remove or fix that measurement");
-            if (counts && v < 0)
+            if (!tg.by_position && m.meas.nonnegative(j) && v < 0)
                 throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
-                                 " is a negative count; counts must be >= 0");
+                                 (m.meas.counts() ? " is a negative count; counts must be >= 0"
+                                                  : " is a negative measurement error (dy); it must be >= 0"));
+            if (!tg.by_position && j < m.meas.positive_cols() && v == 0)
+                throw InputError("targets: row " + std::to_string(r) + ", column " + std::to_string(j) +
+                                 " is an input count of 0 and the measurement has no pseudocount, so the "
+                                 "expected output would be 0; set a pseudocount > 0 or drop the row");
         }
     }
 }

@@ -1,11 +1,39 @@
 #include "src/plan.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "cisreg/ops.hpp"
 #include "kernels/common/math.hpp"
 
 namespace cisreg {
+
+double digamma(double x) {
+    double r = 0.0;
+    for (; x < 10.0; x += 1.0) r -= 1.0 / x;
+    const double i2 = 1.0 / (x * x);
+    return r + std::log(x) - 0.5 / x -
+           i2 * (1.0 / 12 - i2 * (1.0 / 120 - i2 * (1.0 / 252 - i2 * (1.0 / 240 - i2 * (1.0 / 132)))));
+}
+
+SkewTConsts skewt_consts(double a, double b) {
+    SkewTConsts s;
+    s.a = a;
+    s.b = b;
+    const double ab = a + b, D = (2 * a + 1) * (2 * b + 1), sab = std::sqrt(ab), iD = 1.0 / std::sqrt(D);
+    // log of the normaliser 2^(a+b-1) B(a, b) sqrt(a+b) of the Jones-Faddy density
+    s.log_norm = (ab - 1) * std::log(2.0) + std::lgamma(a) + std::lgamma(b) - std::lgamma(ab) + 0.5 * std::log(ab);
+    s.dlog_norm_da = std::log(2.0) + digamma(a) - digamma(ab) + 0.5 / ab;
+    s.dlog_norm_db = std::log(2.0) + digamma(b) - digamma(ab) + 0.5 / ab;
+    // the mode of t: (a - b) sqrt(a + b) / sqrt((2a + 1)(2b + 1)), and its derivatives
+    const double h = sab * iD;
+    s.mode = (a - b) * h;
+    const double dh_da = iD * (0.5 / sab - sab * (2 * b + 1) / D);
+    const double dh_db = iD * (0.5 / sab - sab * (2 * a + 1) / D);
+    s.dmode_da = h + (a - b) * dh_da;
+    s.dmode_db = -h + (a - b) * dh_db;
+    return s;
+}
 
 template <class T>
 Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
@@ -194,13 +222,14 @@ Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
         mpa.ds = ds;
         mpa.b = b;
         mpa.bc = bc;
-    } else {
+    } else if (ms.kind == MeasKind::GE) {
         const int32_t K = ms.hidden;
-        meas_buf.resize(static_cast<size_t>(4 * K));
+        meas_buf.resize(static_cast<size_t>(4 * K + ms.het + 1));
         T* cs = meas_buf.data();
         T* ds = cs + K;
         T* b = ds + K;
         T* bc = b + K;
+        T* eta = bc + K;
         const double* pb = mp + 1;
         const double* pc = pb + K;
         const double* pd = pc + K;
@@ -210,16 +239,77 @@ Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
             b[k] = static_cast<T>(pb[k]);
             bc[k] = static_cast<T>(pb[k] * pc[k]);
         }
-        const double ls = mp[1 + 3 * K];
+        const double* noise = mp + 1 + 3 * K;  // log_sigma, eta[het], (SkewT) log_a, log_b
+        for (int32_t k = 0; k < ms.het; ++k) eta[k] = static_cast<T>(noise[1 + k]);
         ge.K = K;
         ge.noise = ms.noise;
+        ge.het = ms.het;
         ge.a = static_cast<T>(mp[0]);
-        ge.log_sigma = static_cast<T>(ls);
-        ge.inv_var = static_cast<T>(std::exp(-2.0 * ls));
+        ge.log_sigma = static_cast<T>(noise[0]);
         ge.cs = cs;
         ge.ds = ds;
         ge.b = b;
         ge.bc = bc;
+        ge.eta = eta;
+        if (ms.noise == Noise::SkewT) {
+            const SkewTConsts st = skewt_consts(std::exp(noise[1 + ms.het]), std::exp(noise[2 + ms.het]));
+            ge.sa = static_cast<T>(st.a);
+            ge.sb = static_cast<T>(st.b);
+            ge.log_norm = static_cast<T>(st.log_norm);
+            ge.mode = static_cast<T>(st.mode);
+            ge.dmode_da = static_cast<T>(st.dmode_da);
+            ge.dmode_db = static_cast<T>(st.dmode_db);
+        }
+    } else {
+        const int32_t R = ms.replicates, K = ms.hidden;
+        const bool nb = ms.noise == Noise::NegBin;
+        meas_buf.resize(static_cast<size_t>(6 * R + 3 * K + 1));
+        T* depth = meas_buf.data();
+        T* inv = depth + R;
+        T* irr = inv + R;
+        T* logr = irr + R;
+        T* c0 = logr + R;
+        T* c1 = c0 + R;
+        T* w = c1 + R;
+        T* c = w + K;
+        T* d = c + K;
+        for (int32_t r = 0; r < R; ++r) {
+            depth[r] = static_cast<T>(mp[r]);
+            if (nb) {
+                const double rd = std::exp(-mp[R + r]);
+                inv[r] = static_cast<T>(rd);
+                irr[r] = static_cast<T>(1.0 / rd);
+                logr[r] = static_cast<T>(-mp[R + r]);
+                const bool large = static_cast<double>(inv[r]) >= kNbLarge;  // the test the rows make
+                c0[r] = static_cast<T>(large ? math::lgamma_tail(rd) : std::lgamma(rd));
+                c1[r] = static_cast<T>(large ? math::digamma_tail(rd) : digamma(rd));
+            }
+        }
+        const double* lk = mp + R * (nb ? 2 : 1);
+        cnt.R = R;
+        cnt.K = ms.link == Link::Sigmoid ? K : 0;
+        cnt.noise = ms.noise;
+        cnt.link = ms.link;
+        cnt.pseudocount = static_cast<T>(ms.pseudocount);
+        cnt.log_depth = depth;
+        cnt.inv_disp = inv;
+        cnt.nb_irr = irr;
+        cnt.nb_logr = logr;
+        cnt.nb_c0 = c0;
+        cnt.nb_c1 = c1;
+        if (ms.link == Link::LogLinear) {
+            cnt.slope = static_cast<T>(std::exp(lk[0]));
+        } else {
+            cnt.base = static_cast<T>(std::exp(lk[0]));
+            for (int32_t k = 0; k < K; ++k) {
+                w[k] = static_cast<T>(std::exp(lk[1 + k]));
+                c[k] = static_cast<T>(std::exp(lk[1 + K + k]));
+                d[k] = static_cast<T>(lk[1 + 2 * K + k]);
+            }
+        }
+        cnt.w = w;
+        cnt.c = c;
+        cnt.d = d;
     }
 }
 

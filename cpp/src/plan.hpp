@@ -12,6 +12,13 @@
 
 namespace cisreg {
 
+// Per-call constants of the Jones-Faddy skew-t of shapes a, b (GE noise).
+struct SkewTConsts {
+    double a = 1, b = 1, log_norm = 0, dlog_norm_da = 0, dlog_norm_db = 0, mode = 0, dmode_da = 0, dmode_db = 0;
+};
+SkewTConsts skewt_consts(double a, double b);
+double digamma(double x);
+
 template <class T>
 struct Plan {
     const Model* model = nullptr;
@@ -31,6 +38,7 @@ struct Plan {
     std::vector<T> meas_buf;
     MpaView<T> mpa;
     GeView<T> ge;
+    CountsView<T> cnt;
 
     Plan(const Model& m, const double* theta);
     Plan(const Plan&) = delete;

@@ -109,25 +109,52 @@ struct KineticNet {
 // ------------------------------------------------------------------ measurement
 enum class MeasKind : int32_t {
     SortSeq = 0,  // MPA: p(y|phi) = softmax_y(a_y + sum_k b_yk tanh(c_yk phi + d_yk)); targets: counts [N, Y]
-    GE = 1,       // y = g(phi) + noise, g = a + sum_k b_k tanh(c_k phi + d_k); targets: y [N, 1]
+    GE = 1,       // y = g(phi) + noise, g = a + sum_k b_k tanh(c_k phi + d_k); targets: y, dy [N, 2]
+    Counts = 2,   // output_r ~ Poisson / NB(input_r exp(c_r) g(phi)), g > 0 increasing; targets [N, 2R]
 };
-enum class Noise : int32_t { Gaussian = 0, Cauchy = 1 };
+enum class Noise : int32_t { Gaussian = 0, Cauchy = 1, SkewT = 2, Poisson = 3, NegBin = 4 };
+enum class Link : int32_t { LogLinear = 0, Sigmoid = 1 };
 
 struct Measurement {
     MeasKind kind = MeasKind::SortSeq;
-    int32_t n_bins = 2;  // Y (SortSeq); 1 otherwise
-    int32_t hidden = 1;  // K hidden tanh units
+    int32_t n_bins = 2;      // Y (SortSeq); 1 otherwise
+    int32_t hidden = 1;      // K hidden units (SortSeq, GE, Counts with the sigmoid link)
     Noise noise = Noise::Gaussian;
-    int64_t offset = 0;  // theta index of the first measurement parameter
+    int32_t het = 0;         // GE: order of the polynomial in yhat of log sigma (0: homoskedastic)
+    int32_t replicates = 1;  // Counts: R
+    Link link = Link::LogLinear;
+    double pseudocount = 0.5;  // Counts: added to every input count
+    int64_t offset = 0;      // theta index of the first measurement parameter
 
     // Parameters owned in theta, from `offset`:
-    //   SortSeq: a[Y], b[Y*K], c[Y*K], d[Y*K];   GE: a, b[K], c[K], d[K], log_sigma
+    //   SortSeq: a[Y], b[Y*K], c[Y*K], d[Y*K]
+    //   GE:      a, b[K], c[K], d[K], log_sigma, log_sigma_poly[het], (SkewT) log_a, log_b
+    //   Counts:  log_depth[R], (NegBin) log_dispersion[R], then the link: log_slope
+    //            (LogLinear), or log_base, log_w[K], log_c[K], d[K] (Sigmoid)
     int64_t n_params() const {
-        return kind == MeasKind::SortSeq ? n_bins + 3LL * n_bins * hidden : 2 + 3LL * hidden;
+        switch (kind) {
+            case MeasKind::SortSeq: return n_bins + 3LL * n_bins * hidden;
+            case MeasKind::GE: return 2 + 3LL * hidden + het + (noise == Noise::SkewT ? 2 : 0);
+            case MeasKind::Counts:
+                return replicates * (noise == Noise::NegBin ? 2LL : 1LL) + (link == Link::LogLinear ? 1 : 1 + 3LL * hidden);
+        }
+        return 0;
     }
-    int64_t n_targets() const { return kind == MeasKind::SortSeq ? n_bins : 1; }
-    // Whether the targets are read counts (non-negative).
-    bool counts() const { return kind == MeasKind::SortSeq; }
+    int64_t n_targets() const {
+        switch (kind) {
+            case MeasKind::SortSeq: return n_bins;
+            case MeasKind::GE: return 2;
+            case MeasKind::Counts: return 2LL * replicates;
+        }
+        return 0;
+    }
+    // Whether every target column holds counts (>= 0).
+    bool counts() const { return kind != MeasKind::GE; }
+    // Whether target column c must be >= 0 (counts, or the measurement error dy).
+    bool nonnegative(int64_t c) const { return kind != MeasKind::GE || c == 1; }
+    // The number of leading target columns that must be > 0: the input counts when there is
+    // no pseudocount (an input count of 0 would make the expected output 0).
+    int64_t positive_cols() const { return kind == MeasKind::Counts && pseudocount == 0.0 ? replicates : 0; }
 };
 
 // ------------------------------------------------------------------ the model

@@ -140,18 +140,20 @@ CISREG_HD void mpa_logp(const MpaView<T>& v, R phi, R* out) {
 }
 
 // ---------------------------------------------------------------- global epistasis (GE)
-// g(phi) = a + sum_k b_k tanh(c_k phi + d_k); y = g + noise of scale sigma = exp(log_sigma).
-// Accumulator slots: 0 d nll / d g (-> a), [1, 1 + K) dg t (-> b), [1 + K, 1 + 2K)
-// dg (1 - t^2) (-> d, times b), [1 + 2K, 1 + 3K) dg (1 - t^2) phi (-> c, times b),
-// 1 + 3K d nll / d log_sigma.
+// g(phi) = a + sum_k b_k tanh(c_k phi + d_k); y = g + noise of scale s = sqrt(sigma^2 + dy^2),
+// log sigma = log_sigma + sum_k eta_k g^(k+1). Accumulator slots: 0 d nll / d g (-> a),
+// [1, 1 + K) dg t (-> b), [1 + K, 1 + 2K) dg (1 - t^2) (-> d, times b), [1 + 2K, 1 + 3K)
+// dg (1 - t^2) phi (-> c, times b), 1 + 3K d nll / d log sigma, then het slots
+// d nll / d log sigma * g^(k+1), then (SkewT) the per-row parts of d nll / d a and d nll / d b
+// and the rows' total weight (the normaliser's derivatives are per-call constants).
 template <class T>
 CISREG_HD int32_t ge_acc_size(const GeView<T>& v) {
-    return 2 + 3 * v.K;
+    return 2 + 3 * v.K + v.het + (v.noise == Noise::SkewT ? 3 : 0);
 }
-// Scratch of a block: t [K], dg, dls.
+// Scratch of a block: t [K], then dg, dlogs, g, skew a part, skew b part, weight.
 template <class T>
 CISREG_HD int32_t ge_scratch_size(const GeView<T>& v) {
-    return v.K + 2;
+    return v.K + 6;
 }
 
 template <class R, class T>
@@ -165,29 +167,69 @@ CISREG_HD R ge_g(const GeView<T>& v, R phi, R* t) {
     return g;
 }
 
-// y: the measurement, wgt: the rows' weights (0 for padding lanes).
+// y: the measurement, dy: its error (0 if none), wgt: the rows' weights (0 for padding).
 template <bool GRAD, class R, class T>
-CISREG_HD R ge_forward(const GeView<T>& v, R phi, R y, R wgt, R* scr) {
+CISREG_HD R ge_forward(const GeView<T>& v, R phi, R y, R dy, R wgt, R* scr) {
     using O = Ops<R>;
     constexpr T kHalfLog2Pi = T(0.91893853320467274178);
     constexpr T kLogPi = T(1.14472988584940017414);
+    const R zero = O::splat(T(0)), one = O::splat(T(1));
     const R g = ge_g(v, phi, scr);
+    // log sigma (a polynomial in g when heteroskedastic) and its derivative in g
+    R logs = O::splat(v.log_sigma), dlogs_dg = zero, gp = one;
+    for (int32_t k = 0; k < v.het; ++k) {
+        dlogs_dg = dlogs_dg + gp * (T(k + 1) * v.eta[k]);
+        gp = gp * g;
+        logs = logs + gp * v.eta[k];
+    }
+    const R s2 = math::exp(logs * T(2));
+    const R var = s2 + dy * dy;  // the total noise variance
+    const R ivar = O::div(one, var);
     const R r = y - g;
-    const R q = r * r * v.inv_var;
-    R nll, dg, dls;
+    R nll, dg, dvar, da = zero, db = zero;
     if (v.noise == Noise::Gaussian) {
-        nll = q * T(0.5) + (kHalfLog2Pi + v.log_sigma);
-        dg = O::splat(T(0)) - r * v.inv_var;
-        dls = O::splat(T(1)) - q;
-    } else {  // Cauchy
-        nll = math::log1p(q) + (kLogPi + v.log_sigma);
-        const R i1q = O::div(O::splat(T(1)), q + T(1));
-        dg = r * (T(-2) * v.inv_var) * i1q;
-        dls = O::splat(T(1)) - q * T(2) * i1q;
+        nll = math::log(var) * T(0.5) + r * r * ivar * T(0.5) + kHalfLog2Pi;
+        dg = zero - r * ivar;
+        dvar = (one - r * r * ivar) * ivar * T(0.5);
+    } else if (v.noise == Noise::Cauchy) {
+        const R q = r * r * ivar;
+        nll = math::log(var) * T(0.5) + math::log1p(q) + kLogPi;
+        const R iden = O::div(one, var + r * r);
+        dg = r * T(-2) * iden;
+        dvar = ivar * T(0.5) - q * iden;
+    } else {  // Jones-Faddy skew-t, centred at its mode
+        const T A = v.sa, B = v.sb, AB = v.sa + v.sb;
+        const R se = math::exp(math::log(var) * T(0.5));
+        const R ise = O::div(one, se);
+        const R z = r * ise + v.mode;
+        const R az = O::abs(z);
+        const R q = math::exp(math::log(z * z + AB) * T(0.5));
+        const R p = q + az;
+        const R lq = math::log(q), lp = math::log(p);
+        const R lhi = lp - lq;                       // log(1 + |u|)
+        const R llo = (zero - lq - lp) + math::log(O::splat(AB));  // log(1 - |u|)
+        const auto pos = z >= T(0);
+        const R l1 = O::select(pos, lhi, llo), l2 = O::select(pos, llo, lhi);   // log(1 + u), log(1 - u)
+        const R i1 = math::exp(zero - l1), i2 = math::exp(zero - l2);           // 1 / (1 + u), 1 / (1 - u)
+        nll = math::log(var) * T(0.5) + v.log_norm - l1 * (A + T(0.5)) - l2 * (B + T(0.5));
+        const R k1 = i2 * (B + T(0.5)) - i1 * (A + T(0.5));
+        const R iq3 = O::div(one, q * q * q);
+        const R dz = k1 * iq3 * AB;                  // d nll / d z
+        dg = zero - dz * ise;
+        dvar = ivar * T(0.5) - dz * r * ise * ivar * T(0.5);
+        const R du_dab = zero - z * iq3 * T(0.5);    // d u / d a = d u / d b at fixed z
+        da = zero - l1 + k1 * du_dab + dz * v.dmode_da;
+        db = zero - l2 + k1 * du_dab + dz * v.dmode_db;
     }
     if (GRAD) {
-        scr[v.K] = dg * wgt;
-        scr[v.K + 1] = dls * wgt;
+        const R dlogs = dvar * s2 * T(2);
+        R* o = scr + v.K;
+        o[0] = (dg + dlogs * dlogs_dg) * wgt;
+        o[1] = dlogs * wgt;
+        o[2] = g;
+        o[3] = da * wgt;
+        o[4] = db * wgt;
+        o[5] = wgt;
     }
     return nll * wgt;
 }
@@ -197,29 +239,191 @@ CISREG_HD void ge_backward(const GeView<T>& v, int nb_rt, const R* phi, R* const
     using O = Ops<R>;
     const int nb = NB > 0 ? NB : nb_rt;
     const int32_t K = v.K;
-    R sg = O::splat(T(0)), sl = sg;
+    R sg = O::splat(T(0)), sl = sg, sa = sg, sb2 = sg, sw = sg;
     for (int b = 0; b < nb; ++b) {
-        sg = sg + scr[b][K];
-        sl = sl + scr[b][K + 1];
+        const R* o = scr[b] + K;
+        sg = sg + o[0];
+        sl = sl + o[1];
+        sa = sa + o[3];
+        sb2 = sb2 + o[4];
+        sw = sw + o[5];
         dphi[b] = O::splat(T(0));
     }
     acc.add(0, sg);
     acc.add(1 + 3 * K, sl);
+    for (int32_t k = 0; k < v.het; ++k) {
+        R sh = O::splat(T(0));
+        for (int b = 0; b < nb; ++b) {
+            const R* o = scr[b] + K;
+            R gp = o[2];
+            for (int32_t j = 0; j < k; ++j) gp = gp * o[2];
+            sh = sh + o[1] * gp;
+        }
+        acc.add(2 + 3 * K + k, sh);
+    }
+    if (v.noise == Noise::SkewT) {
+        acc.add(2 + 3 * K + v.het, sa);
+        acc.add(3 + 3 * K + v.het, sb2);
+        acc.add(4 + 3 * K + v.het, sw);
+    }
     for (int32_t k = 0; k < K; ++k) {
-        R sb = O::splat(T(0)), sd = sb, sc = sb;
+        R sbk = O::splat(T(0)), sd = sbk, sc = sbk;
         for (int b = 0; b < nb; ++b) {
             const R dg = scr[b][K];
             const R tk = scr[b][k];
             const R wv = dg * tk;
             const R s = dg - wv * tk;
-            sb = sb + wv;
+            sbk = sbk + wv;
             sd = sd + s;
             sc = sc + s * phi[b];
             dphi[b] = dphi[b] + s * v.bc[k];
         }
-        acc.add(1 + k, sb);
+        acc.add(1 + k, sbk);
         acc.add(1 + K + k, sd);
         acc.add(1 + 2 * K + k, sc);
+    }
+}
+
+// ---------------------------------------------------------------- MPRA counts
+// Accumulator slots: [0, R) d nll / d log_depth, [R, 2R) d nll / d log_dispersion (NB), then
+// the link's: LogLinear: sum G phi (-> log_slope, times slope); Sigmoid: sum G / g (-> log_base,
+// times base), then per unit k: sum G s_k / g (-> log_w, times w_k), sum G s_k (1 - s_k) phi / g
+// (-> log_c, times w_k c_k), sum G s_k (1 - s_k) / g (-> d, times w_k); G = d nll / d log g.
+template <class T>
+CISREG_HD int32_t counts_acc_size(const CountsView<T>& v) {
+    return v.R * (v.noise == Noise::NegBin ? 2 : 1) + (v.link == Link::LogLinear ? 1 : 1 + 3 * v.K);
+}
+// Scratch of a block: deta [R], drho [R], G, 1/g, sigmoid values [K].
+template <class T>
+CISREG_HD int32_t counts_scratch_size(const CountsView<T>& v) {
+    return 2 * v.R + 2 + v.K;
+}
+
+// log g(phi); s [K] receives the sigmoid values (Sigmoid link), *ig 1 / g.
+template <class R, class T>
+CISREG_HD R counts_log_g(const CountsView<T>& v, R phi, R* s, R* ig) {
+    using O = Ops<R>;
+    if (v.link == Link::LogLinear) {
+        *ig = O::splat(T(1));
+        return phi * v.slope;
+    }
+    R g = O::splat(v.base);
+    for (int32_t k = 0; k < v.K; ++k) {
+        const R e = math::exp(O::splat(T(0)) - (phi * v.c[k] + v.d[k]));
+        s[k] = O::div(O::splat(T(1)), e + T(1));
+        g = g + s[k] * v.w[k];
+    }
+    *ig = O::div(O::splat(T(1)), g);
+    return math::log(g);
+}
+
+// y [2R]: input counts of the R replicates, then their output counts.
+template <bool GRAD, class R, class T>
+CISREG_HD R counts_forward(const CountsView<T>& v, R phi, const R* y, R wgt, R* scr) {
+    using O = Ops<R>;
+    const int32_t nR = v.R;
+    R* deta = scr;
+    R* drho = scr + nR;
+    R* sig = scr + 2 * nR + 2;
+    R ig;
+    const R lg = counts_log_g(v, phi, sig, &ig);
+    R nll = O::splat(T(0)), G = nll;
+    for (int32_t r = 0; r < nR; ++r) {
+        const R out = y[nR + r];
+        const R eta = math::log(y[r] + v.pseudocount) + v.log_depth[r] + lg;
+        const R mu = math::exp(eta);
+        const R lfo = math::lgamma(out + T(1));
+        R de;
+        if (v.noise == Noise::Poisson) {
+            nll = nll + mu - out * eta + lfo;
+            de = mu - out;
+        } else {
+            // negative binomial, mean mu, variance mu + mu^2 / rd:
+            //   nll = lgamma(y+1) - D + (y + rd) log1p(mu / rd) - y eta,
+            //   D = lgamma(y + rd) - lgamma(rd) - y log rd,
+            // and for rd >= kNbLarge, by Stirling, D = (y + rd - 1/2) log1p(y / rd) - y
+            // + lgamma_tail(y + rd) - lgamma_tail(rd): every term of the size of the
+            // result, so near-Poisson data (rd -> infinity) lose no precision. Likewise
+            //   d nll / d rd = psi(rd) - psi(y + rd) + log1p(mu / rd) + (y - mu) / (mu + rd),
+            // psi(rd) - psi(y + rd) = -log1p(y / rd) - y / (2 rd (y + rd))
+            //                         + digamma_tail(y + rd) - digamma_tail(rd).
+            const T rd = v.inv_disp[r], irr = v.nb_irr[r];
+            const R yr = out + O::splat(rd);
+            const R l1q = math::log1p(mu * irr);
+            const R inv = O::div(O::splat(T(1)), mu + rd);
+            R D, dpsi;
+            if (rd >= T(kNbLarge)) {
+                const R l1p = math::log1p(out * irr);
+                D = ((yr - T(0.5)) * l1p - out) + (math::lgamma_tail(yr) - v.nb_c0[r]);
+                dpsi = (math::digamma_tail(yr) - v.nb_c1[r]) - l1p - O::div(out * T(T(0.5) * irr), yr);
+            } else {
+                D = math::lgamma(yr) - (out * v.nb_logr[r] + v.nb_c0[r]);
+                dpsi = O::splat(v.nb_c1[r]) - math::digamma(yr);
+            }
+            nll = nll + ((lfo - D) + (yr * l1q - out * eta));
+            de = mu * (yr * inv) - out;
+            if (GRAD) {
+                const R dr = (dpsi + l1q) + (out - mu) * inv;
+                drho[r] = dr * (-rd) * wgt;
+            }
+        }
+        if (GRAD) deta[r] = de * wgt;
+        G = G + de;
+    }
+    if (GRAD) {
+        scr[2 * nR] = G * wgt;
+        scr[2 * nR + 1] = ig;
+    }
+    return nll * wgt;
+}
+
+template <int NB = 0, class R, class T, class Acc>
+CISREG_HD void counts_backward(const CountsView<T>& v, int nb_rt, const R* phi, R* const* scr, Acc& acc, R* dphi) {
+    using O = Ops<R>;
+    const int nb = NB > 0 ? NB : nb_rt;
+    const int32_t nR = v.R;
+    const bool nb_noise = v.noise == Noise::NegBin;
+    for (int32_t r = 0; r < nR; ++r) {
+        R sd = O::splat(T(0)), sr = sd;
+        for (int b = 0; b < nb; ++b) {
+            sd = sd + scr[b][r];
+            if (nb_noise) sr = sr + scr[b][nR + r];
+        }
+        acc.add(r, sd);
+        if (nb_noise) acc.add(nR + r, sr);
+    }
+    const int32_t L0 = nR * (nb_noise ? 2 : 1);
+    if (v.link == Link::LogLinear) {
+        R s = O::splat(T(0));
+        for (int b = 0; b < nb; ++b) {
+            const R G = scr[b][2 * nR];
+            s = s + G * phi[b];
+            dphi[b] = G * v.slope;
+        }
+        acc.add(L0, s);
+        return;
+    }
+    R sbase = O::splat(T(0));
+    R Gg[8];
+    for (int b = 0; b < nb; ++b) {
+        Gg[b] = scr[b][2 * nR] * scr[b][2 * nR + 1];  // G / g
+        sbase = sbase + Gg[b];
+        dphi[b] = O::splat(T(0));
+    }
+    acc.add(L0, sbase);
+    for (int32_t k = 0; k < v.K; ++k) {
+        R sw = O::splat(T(0)), sc = sw, sdd = sw;
+        for (int b = 0; b < nb; ++b) {
+            const R sk = scr[b][2 * nR + 2 + k];
+            const R ds = sk - sk * sk;  // s (1 - s)
+            sw = sw + Gg[b] * sk;
+            sdd = sdd + Gg[b] * ds;
+            sc = sc + Gg[b] * ds * phi[b];
+            dphi[b] = dphi[b] + Gg[b] * ds * (v.w[k] * v.c[k]);
+        }
+        acc.add(L0 + 1 + 3 * k, sw);
+        acc.add(L0 + 2 + 3 * k, sc);
+        acc.add(L0 + 3 + 3 * k, sdd);
     }
 }
 

@@ -134,12 +134,12 @@ template <class T>
 struct GeStage {
     using View = GeView<T>;
     static const View& view(const Plan<T>& p) { return p.ge; }
-    static int32_t n_targets(const View&) { return 1; }
+    static int32_t n_targets(const View&) { return 2; }  // y, dy
     static int32_t scratch(const View& v) { return rows::ge_scratch_size(v); }
     static int32_t acc_size(const View& v) { return rows::ge_acc_size(v); }
     template <bool GRAD, class R>
     CISREG_HD static R forward(const View& v, R phi, const R* y, R wgt, R* scr) {
-        return rows::ge_forward<GRAD>(v, phi, y[0], wgt, scr);
+        return rows::ge_forward<GRAD>(v, phi, y[0], y[1], wgt, scr);
     }
     template <int NB, class R, class Acc>
     CISREG_HD static void backward(const View& v, int nb, const R* phi, R* const* scr, Acc& acc, R* dphi) {
@@ -147,16 +147,62 @@ struct GeStage {
     }
     static void flush(const Model& m, const double* theta, const double* sums, double* grad) {
         const Measurement& ms = m.meas;
-        const int32_t K = ms.hidden;
+        const int32_t K = ms.hidden, H = ms.het;
         double* g = grad + ms.offset;
-        const double* b = theta + ms.offset + 1;
+        const double* th = theta + ms.offset;
+        const double* b = th + 1;
         g[0] += sums[0];
         for (int32_t k = 0; k < K; ++k) {
             g[1 + k] += sums[1 + k];
             g[1 + K + k] += b[k] * sums[1 + 2 * K + k];  // c
             g[1 + 2 * K + k] += b[k] * sums[1 + K + k];  // d
         }
-        g[1 + 3 * K] += sums[1 + 3 * K];
+        for (int32_t j = 0; j <= H; ++j) g[1 + 3 * K + j] += sums[1 + 3 * K + j];  // log sigma and its polynomial
+        if (ms.noise == Noise::SkewT) {
+            const double la = th[2 + 3 * K + H], lb = th[3 + 3 * K + H];
+            const SkewTConsts st = skewt_consts(std::exp(la), std::exp(lb));
+            const double* s = sums + 2 + 3 * K + H;  // per-row parts of d/da, d/db; total weight
+            g[2 + 3 * K + H] += st.a * (s[0] + st.dlog_norm_da * s[2]);
+            g[3 + 3 * K + H] += st.b * (s[1] + st.dlog_norm_db * s[2]);
+        }
+    }
+};
+
+template <class T>
+struct CountsStage {
+    using View = CountsView<T>;
+    static const View& view(const Plan<T>& p) { return p.cnt; }
+    static int32_t n_targets(const View& v) { return 2 * v.R; }
+    static int32_t scratch(const View& v) { return rows::counts_scratch_size(v); }
+    static int32_t acc_size(const View& v) { return rows::counts_acc_size(v); }
+    template <bool GRAD, class R>
+    CISREG_HD static R forward(const View& v, R phi, const R* y, R wgt, R* scr) {
+        return rows::counts_forward<GRAD>(v, phi, y, wgt, scr);
+    }
+    template <int NB, class R, class Acc>
+    CISREG_HD static void backward(const View& v, int nb, const R* phi, R* const* scr, Acc& acc, R* dphi) {
+        rows::counts_backward<NB>(v, nb, phi, scr, acc, dphi);
+    }
+    static void flush(const Model& m, const double* theta, const double* sums, double* grad) {
+        const Measurement& ms = m.meas;
+        const int32_t R = ms.replicates, K = ms.hidden;
+        const int32_t nr = R * (ms.noise == Noise::NegBin ? 2 : 1);
+        double* g = grad + ms.offset;
+        const double* th = theta + ms.offset;
+        for (int32_t j = 0; j < nr; ++j) g[j] += sums[j];
+        const double* lk = th + nr;
+        if (ms.link == Link::LogLinear) {
+            g[nr] += std::exp(lk[0]) * sums[nr];
+            return;
+        }
+        g[nr] += std::exp(lk[0]) * sums[nr];
+        for (int32_t k = 0; k < K; ++k) {
+            const double w = std::exp(lk[1 + k]), c = std::exp(lk[1 + K + k]);
+            const double* s = sums + nr + 1 + 3 * k;
+            g[nr + 1 + k] += w * s[0];
+            g[nr + 1 + K + k] += w * c * s[1];
+            g[nr + 1 + 2 * K + k] += w * s[2];
+        }
     }
 };
 

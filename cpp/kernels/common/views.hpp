@@ -87,15 +87,52 @@ struct MpaView {
     const T* bc = nullptr;
 };
 
+// Global epistasis. log sigma = log_sigma + sum_k eta[k] yhat^(k+1) (het terms); with a
+// per-row measurement error dy, the noise scale is sqrt(sigma^2 + dy^2). SkewT: the
+// Jones-Faddy skew-t with shapes sa, sb, centred at its mode (the per-call constants are
+// evaluated by the plan).
 template <class T>
 struct GeView {
     int32_t K = 0;
     Noise noise = Noise::Gaussian;
-    T a = T(0), log_sigma = T(0), inv_var = T(1);
+    int32_t het = 0;
+    T a = T(0), log_sigma = T(0);
     const T* cs = nullptr;  // [K]
     const T* ds = nullptr;
     const T* b = nullptr;
     const T* bc = nullptr;
+    const T* eta = nullptr;  // [het]
+    // SkewT: shapes, log normaliser, mode, and the mode's derivatives
+    T sa = T(1), sb = T(1), log_norm = T(0), mode = T(0), dmode_da = T(0), dmode_db = T(0);
+};
+
+// MPRA counts: for replicate r, output_r ~ Poisson / NB(mean mu_r), log mu_r = log(input_r +
+// pseudocount) + log_depth[r] + log g(phi); g = exp(e^log_slope phi) (LogLinear) or
+// e^log_base + sum_k e^log_w[k] sigmoid(e^log_c[k] phi + d[k]) (Sigmoid): always increasing.
+// NB shape above which the large-shape (near-Poisson) form of the likelihood is used.
+constexpr double kNbLarge = 10.0;
+
+template <class T>
+struct CountsView {
+    int32_t R = 1, K = 0;
+    Noise noise = Noise::Poisson;
+    Link link = Link::LogLinear;
+    T pseudocount = T(0.5);
+    const T* log_depth = nullptr;  // [R]
+    // NB, per replicate: rd = 1 / dispersion, 1 / rd, log rd; for rd < kNbLarge, c0 = lgamma(rd)
+    // and c1 = digamma(rd); above, c0 = lgamma_tail(rd) and c1 = digamma_tail(rd) (the
+    // likelihood is then evaluated in a form free of the cancellation of lgamma(y + rd)
+    // against lgamma(rd): see rows::counts_forward)
+    const T* inv_disp = nullptr;
+    const T* nb_irr = nullptr;
+    const T* nb_logr = nullptr;
+    const T* nb_c0 = nullptr;
+    const T* nb_c1 = nullptr;
+    T slope = T(1);                // LogLinear: e^log_slope
+    T base = T(1);                 // Sigmoid: e^log_base
+    const T* w = nullptr;          // [K] e^log_w
+    const T* c = nullptr;          // [K] e^log_c
+    const T* d = nullptr;          // [K]
 };
 
 }  // namespace cisreg

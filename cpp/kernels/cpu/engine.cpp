@@ -317,7 +317,10 @@ struct Work {
             zero(b.macc, MA);
         }
         LaneAcc<R> sacc{b.sacc, g}, gacc{b.gacc, g}, macc{b.macc, g};
-        const bool counts = plan.model->meas.counts() && !tg.by_position;
+        // target columns >= nonneg_from must be >= 0 (counts; the measurement error dy of GE)
+        const int32_t nonneg_from = tg.by_position ? NT : (plan.model->meas.kind == MeasKind::GE ? 1 : 0);
+        // and columns < positive_to must be > 0 (input counts without a pseudocount)
+        const int32_t positive_to = tg.by_position ? 0 : static_cast<int32_t>(plan.model->meas.positive_cols());
         double total = 0.0;
         constexpr int64_t TR = int64_t{V} * kTile;
         if (i0 == 0) prefetch_rows(batch, tg, 0, std::min(batch.b, 2 * TR));
@@ -340,7 +343,7 @@ struct Work {
                     const int64_t at = tg.by_position ? pos : row;
                     for (int32_t c = 0; c < NT; ++c) {
                         const double v = tg.at(at, c);
-                        ok_t &= std::isfinite(v) && (!counts || v >= 0.0);
+                        ok_t &= std::isfinite(v) && (c < nonneg_from || v >= 0.0) && (c >= positive_to || v > 0.0);
                         O::set_lane(b.y[t][c], l, static_cast<T>(v));
                     }
                     if (l < nv && weights) {
@@ -483,6 +486,9 @@ double with_measurement(const Plan<T>& plan, const SeqBatch& batch, const Target
             return run_loss<T, GP, stages::MpaStage<T>>(plan, plan.mpa, batch, tg, weights, theta, exec, grad, nll_rows);
         case MeasKind::GE:
             return run_loss<T, GP, stages::GeStage<T>>(plan, plan.ge, batch, tg, weights, theta, exec, grad, nll_rows);
+        case MeasKind::Counts:
+            return run_loss<T, GP, stages::CountsStage<T>>(plan, plan.cnt, batch, tg, weights, theta, exec, grad,
+                                                           nll_rows);
     }
     throw InputError("measurement: unknown kind");
 }

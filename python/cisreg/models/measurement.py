@@ -23,7 +23,7 @@ from .params import ParamLayout
 if TYPE_CHECKING:
     from ..data.dataset import Dataset
 
-__all__ = ["GE", "MEASUREMENTS", "MeasurementProcess", "SortSeq", "parse_measurement"]
+__all__ = ["GE", "MEASUREMENTS", "Counts", "MeasurementProcess", "SortSeq", "data_columns", "parse_measurement"]
 
 
 def _err(key: str, msg: str, source: str | None) -> ModelFileError:
@@ -223,40 +223,60 @@ class SortSeq(MeasurementProcess):
 @dataclass(frozen=True)
 class GE(MeasurementProcess):
     """Continuous measurements: y = g(phi) + noise, g a sum of tanh units (global
-    epistasis), Gaussian or Cauchy noise of learnable scale."""
+    epistasis). Noise: Gaussian, Cauchy, or the Jones-Faddy skewed t (``"skewt"``, centred
+    at its mode, learnable shapes a, b), of scale sigma; with ``heteroskedasticity`` h > 0,
+    log sigma is a polynomial of order h in g(phi). When the data carry a measurement error
+    (a ``dy`` column), the noise scale of a row is sqrt(sigma^2 + dy^2)."""
 
     noise: str = "gaussian"
     hidden: int = 20
+    heteroskedasticity: int = 0
     kind: ClassVar[str] = "ge"
     prefix: ClassVar[str] = "ge."
-    NOISES: ClassVar[tuple[str, ...]] = ("gaussian", "cauchy")
+    NOISES: ClassVar[tuple[str, ...]] = ("gaussian", "cauchy", "skewt")
 
     @classmethod
     def parse(cls, d: dict[str, Any], source: str | None) -> GE:
-        _keys(d, {"type", "noise", "hidden"}, set(), source)
+        _keys(d, {"type", "noise", "hidden", "heteroskedasticity"}, set(), source)
         noise = d.get("noise", "gaussian")
         if noise not in cls.NOISES:
             raise _err("measurement.noise", f"must be one of {', '.join(map(repr, cls.NOISES))}, got {noise!r}",
                        source)
-        return cls(noise, _int(d.get("hidden", 20), "measurement.hidden", 1, 10_000, source))
+        return cls(noise, _int(d.get("hidden", 20), "measurement.hidden", 1, 10_000, source),
+                   _int(d.get("heteroskedasticity", 0), "measurement.heteroskedasticity", 0, 4, source))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "ge", "noise": self.noise, "hidden": self.hidden}
+        d: dict[str, Any] = {"type": "ge", "noise": self.noise, "hidden": self.hidden}
+        if self.heteroskedasticity:
+            d["heteroskedasticity"] = self.heteroskedasticity
+        return d
 
     def add_params(self, layout: ParamLayout) -> int:
         a = layout.add("ge.a", (), "measurement")
         for name in ("ge.b", "ge.c", "ge.d"):
             layout.add(name, (self.hidden,), "measurement")
         layout.add("ge.log_sigma", (), "measurement")
+        if self.heteroskedasticity:
+            layout.add("ge.log_sigma_poly", (self.heteroskedasticity,), "measurement")
+        if self.noise == "skewt":
+            layout.add("ge.log_a", (), "measurement")
+            layout.add("ge.log_b", (), "measurement")
         return a.offset
 
     def core(self, offset: int) -> _core.Measurement:
-        return _core.Measurement("ge", n_bins=1, hidden=self.hidden, noise=self.noise, offset=offset)
+        return _core.Measurement("ge", n_bins=1, hidden=self.hidden, noise=self.noise, offset=offset,
+                                 het=self.heteroskedasticity)
 
     def targets(self, data: Dataset) -> np.ndarray:
+        """[N, 2]: y and its measurement error dy (0 where the data have none)."""
         if data.y is None:
             raise InputError("this model has a GE measurement but the data have no column y", source=data.source)
-        return data.y.reshape(-1, 1)
+        dy = getattr(data, "dy", None)
+        out = np.zeros((data.n, 2))
+        out[:, 0] = data.y
+        if dy is not None:
+            out[:, 1] = dy
+        return out
 
     def amounts(self, targets: np.ndarray) -> np.ndarray:
         return np.ones(targets.shape[0])
@@ -278,6 +298,9 @@ class GE(MeasurementProcess):
         layout.view(theta, "ge.c")[...] = rng.uniform(1.0, 4.0, K) / t_sat
         layout.view(theta, "ge.d")[...] = rng.uniform(-2.0, 0.0, K)
         layout.view(theta, "ge.log_sigma")[...] = np.log(sd)
+        if self.noise == "skewt":  # symmetric to start with
+            layout.view(theta, "ge.log_a")[...] = np.log(2.0)
+            layout.view(theta, "ge.log_b")[...] = np.log(2.0)
 
     def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
@@ -309,13 +332,240 @@ class GE(MeasurementProcess):
         return m
 
 
+def _column_names(v: Any, key: str, source: str | None) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not v or not all(isinstance(c, str) and c for c in v):
+        raise _err(key, f"must be a column name or a non-empty list of column names, got {v!r}", source)
+    if len(set(v)) != len(v):
+        raise _err(key, "lists a column twice", source)
+    return tuple(v)
+
+
+def data_columns(data: Dataset, names: tuple[str, ...], what: str) -> np.ndarray:
+    """The named columns of a Dataset as one float array [N, len(names)]."""
+    get = getattr(data, "columns", None)
+    if get is None:
+        raise InputError(f"{what}: this Dataset holds no extra columns; read the table with cisreg.read_table",
+                         source=data.source)
+    out: np.ndarray = np.ascontiguousarray(get(list(names)), dtype=np.float64)
+    return out
+
+
+def negbin_nll(y: Any, mu: Any, rd: Any) -> np.ndarray:
+    """-log NB(y; mean mu, variance mu + mu^2 / rd), elementwise, in the form the kernels
+    use: free of the cancellation of lgamma(y + rd) against lgamma(rd) when rd is large
+    (near-Poisson data). With D = lgamma(y + rd) - lgamma(rd) - y log rd (from Stirling's
+    series for rd >= 10), nll = lgamma(y + 1) - D + (y + rd) log1p(mu / rd) - y log mu."""
+    from scipy.special import gammaln, xlogy
+
+    y, mu, rd = np.broadcast_arrays(np.asarray(y, float), np.asarray(mu, float), np.asarray(rd, float))
+    large = rd >= 10.0
+    r = np.where(large, rd, 10.0)  # keeps the unused branch finite
+    yr = y + r
+    d_large = (yr - 0.5) * np.log1p(y / r) - y + (_lgamma_tail(yr) - _lgamma_tail(r))
+    d_small = gammaln(y + rd) - gammaln(rd) - xlogy(y, rd)
+    D = np.where(large, d_large, d_small)
+    out: np.ndarray = gammaln(y + 1) - D + (y + rd) * np.log1p(mu / rd) - xlogy(y, mu)
+    return out
+
+
+def _lgamma_tail(z: np.ndarray) -> np.ndarray:
+    """Stirling's series 1/(12z) - 1/(360z^3) + ... of log Gamma beyond its leading terms (z >= 10)."""
+    iz = 1.0 / z
+    iz2 = iz * iz
+    c = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360)
+    ser = np.full_like(z, c[-1])
+    for a in c[-2::-1]:
+        ser = ser * iz2 + a
+    out: np.ndarray = ser * iz
+    return out
+
+
+@dataclass(frozen=True)
+class Counts(MeasurementProcess):
+    """MPRA barcode / enrichment counts. For replicate r, with input (DNA, plasmid, unselected)
+    counts in column input[r] and output (RNA, selected) counts in output[r]:
+
+        output_r ~ Poisson or NB(mean (input_r + pseudocount) exp(c_r) g(phi)),
+
+    c_r a learnable per-replicate depth, g a learnable increasing function (``"loglinear"``:
+    g = exp(e^beta phi); ``"sigmoid"``: a positive baseline plus ``hidden`` increasing
+    sigmoids), NB dispersion learned per replicate. g is increasing, so phi rises with
+    expression: the sign of the energies is identified."""
+
+    input: tuple[str, ...]
+    output: tuple[str, ...]
+    noise: str = "poisson"
+    link: str = "loglinear"
+    hidden: int = 5
+    pseudocount: float = 0.5
+    kind: ClassVar[str] = "counts"
+    prefix: ClassVar[str] = "counts."
+    NOISES: ClassVar[tuple[str, ...]] = ("poisson", "negbin")
+    LINKS: ClassVar[tuple[str, ...]] = ("loglinear", "sigmoid")
+
+    @classmethod
+    def parse(cls, d: dict[str, Any], source: str | None) -> Counts:
+        _keys(d, {"type", "input", "output", "noise", "link", "hidden", "pseudocount"}, {"input", "output"}, source)
+        inp = _column_names(d["input"], "measurement.input", source)
+        out = _column_names(d["output"], "measurement.output", source)
+        if len(inp) != len(out):
+            raise _err("measurement.output", f"names {len(out)} column(s) but input names {len(inp)}: one input "
+                                             "and one output column per replicate", source)
+        if set(inp) & set(out):
+            raise _err("measurement.output", "a column cannot be both input and output", source)
+        noise = d.get("noise", "poisson")
+        if noise not in cls.NOISES:
+            raise _err("measurement.noise", f"must be one of {', '.join(map(repr, cls.NOISES))}, got {noise!r}",
+                       source)
+        link = d.get("link", "loglinear")
+        if link not in cls.LINKS:
+            raise _err("measurement.link", f"must be one of {', '.join(map(repr, cls.LINKS))}, got {link!r}", source)
+        pc = d.get("pseudocount", 0.5)
+        if isinstance(pc, bool) or not isinstance(pc, (int, float)) or not (0 <= pc < 1e6):
+            raise _err("measurement.pseudocount", f"must be a number >= 0, got {pc!r}", source)
+        return cls(inp, out, noise, link, _int(d.get("hidden", 5), "measurement.hidden", 1, 10_000, source), float(pc))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"type": "counts", "input": list(self.input), "output": list(self.output),
+                             "noise": self.noise, "link": self.link, "pseudocount": self.pseudocount}
+        if self.link == "sigmoid":
+            d["hidden"] = self.hidden
+        return d
+
+    @property
+    def replicates(self) -> int:
+        return len(self.input)
+
+    def add_params(self, layout: ParamLayout) -> int:
+        R, K = self.replicates, self.hidden
+        a = layout.add("counts.log_depth", (R,), "measurement")
+        if self.noise == "negbin":
+            layout.add("counts.log_dispersion", (R,), "measurement")
+        if self.link == "loglinear":
+            layout.add("counts.log_slope", (), "measurement")
+        else:
+            layout.add("counts.log_base", (), "measurement")
+            layout.add("counts.log_w", (K,), "measurement")
+            layout.add("counts.log_c", (K,), "measurement")
+            layout.add("counts.d", (K,), "measurement")
+        return a.offset
+
+    def core(self, offset: int) -> _core.Measurement:
+        return _core.Measurement("counts", n_bins=1, hidden=self.hidden if self.link == "sigmoid" else 1,
+                                 noise=self.noise, offset=offset, replicates=self.replicates, link=self.link,
+                                 pseudocount=self.pseudocount)
+
+    def targets(self, data: Dataset) -> np.ndarray:
+        """[N, 2R]: the input counts of the replicates, then their output counts."""
+        t = data_columns(data, self.input + self.output, "a counts measurement")
+        bad = np.flatnonzero(~np.isfinite(t).all(axis=1) | (t < 0).any(axis=1) | (t != np.floor(t)).any(axis=1))
+        if bad.size:
+            r = int(bad[0])
+            c = int(np.flatnonzero(~np.isfinite(t[r]) | (t[r] < 0) | (t[r] != np.floor(t[r])))[0])
+            raise InputError(f"the count {t[r, c]!r} is not a non-negative whole number", source=data.source, row=r,
+                             column=(self.input + self.output)[c])
+        if self.pseudocount == 0:
+            zero = np.flatnonzero((t[:, : self.replicates] == 0).any(axis=1))
+            if zero.size:
+                r = int(zero[0])
+                c = int(np.flatnonzero(t[r, : self.replicates] == 0)[0])
+                raise InputError("the input count is 0 and the measurement has no pseudocount, so the expected "
+                                 "output would be 0; set measurement.pseudocount > 0 or drop such rows",
+                                 source=data.source, row=r, column=self.input[c])
+        return t
+
+    def amounts(self, targets: np.ndarray) -> np.ndarray:
+        out: np.ndarray = targets[:, self.replicates :].sum(axis=1)  # output reads
+        return out
+
+    @property
+    def unit(self) -> str:
+        return "read"
+
+    def init(self, layout: ParamLayout, theta: np.ndarray, rng: np.random.Generator, targets: np.ndarray | None,
+             t_sat: float) -> None:
+        """Depths from the read totals of each replicate; g starts near 1 and increasing."""
+        R, K = self.replicates, self.hidden
+        if targets is not None and len(targets):
+            tot_in = targets[:, :R].sum(axis=0) + self.pseudocount * len(targets)
+            tot_out = targets[:, R:].sum(axis=0)
+            depth = np.log((tot_out + 0.5) / tot_in)
+        else:
+            depth = np.zeros(R)
+        layout.view(theta, "counts.log_depth")[...] = depth - 0.5
+        if self.noise == "negbin":
+            layout.view(theta, "counts.log_dispersion")[...] = np.log(0.1)
+        if self.link == "loglinear":
+            layout.view(theta, "counts.log_slope")[...] = np.log(1.0 / t_sat)
+        else:
+            layout.view(theta, "counts.log_base")[...] = np.log(0.2)
+            layout.view(theta, "counts.log_w")[...] = np.log(rng.uniform(0.5, 1.5, K) / K)
+            layout.view(theta, "counts.log_c")[...] = np.log(rng.uniform(1.0, 4.0, K) / t_sat)
+            layout.view(theta, "counts.d")[...] = rng.uniform(-2.0, 0.0, K)
+
+    def score(self, targets: np.ndarray) -> np.ndarray:
+        R = self.replicates
+        out: np.ndarray = np.log((targets[:, R:].sum(axis=1) + 0.5) / (targets[:, :R].sum(axis=1) + 0.5))
+        return out
+
+    def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
+        phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
+        out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi)[:, 0]
+        return out
+
+    def prediction_columns(self, model: Any, phi: np.ndarray) -> dict[str, np.ndarray]:
+        return {"yhat": self.yhat(model, phi)}  # log expected output per input read, mean depth
+
+    def observed_log_ratio(self, model: Any, targets: np.ndarray) -> np.ndarray:
+        """log of the output reads per depth-weighted input read, on yhat's scale."""
+        R = self.replicates
+        depth = model.layout.view(model.theta, "counts.log_depth")
+        w = np.exp(depth - depth.mean())
+        out: np.ndarray = np.log((targets[:, R:].sum(axis=1) + 0.5) /
+                                 ((targets[:, :R] + self.pseudocount) * w[None, :]).sum(axis=1))
+        return out
+
+    def null_nll(self, model: Any, targets: np.ndarray) -> float:
+        """NLL of the same model with g constant (its best value on these rows): the baseline of I_var."""
+        from scipy.special import gammaln, xlogy
+
+        R = self.replicates
+        inp, out = targets[:, :R] + self.pseudocount, targets[:, R:]
+        depth = model.layout.view(model.theta, "counts.log_depth")
+        base = inp * np.exp(depth)[None, :]
+        mu = base * (out.sum() / max(base.sum(), 1e-300))
+        if self.noise == "poisson":
+            return float((mu - xlogy(out, mu) + gammaln(out + 1)).sum())
+        rd = np.exp(-model.layout.view(model.theta, "counts.log_dispersion"))
+        return float(negbin_nll(out, mu, rd[None, :]).sum())
+
+    def metrics(self, model: Any, phi: np.ndarray, targets: np.ndarray, nll: float, nll_rows: np.ndarray,
+                rng: np.random.Generator, uncertainty: bool) -> dict[str, Any]:
+        from ..fit import metrics as M
+
+        reads = float(targets[:, self.replicates :].sum())
+        m: dict[str, Any] = {"reads": int(reads), "nll_per_read_nats": nll / reads if reads else math.nan}
+        if reads > 0:
+            # information per output read gained over a sequence-blind g (the same noise model)
+            m["I_var_bits"] = (self.null_nll(model, targets) - nll) / (reads * math.log(2.0))
+        obs = self.observed_log_ratio(model, targets)
+        _safe(m, ("R2", "pearson_r"), M.r2_pearson, self.yhat(model, phi), obs)
+        if len(phi) >= 20:
+            _safe(m, ("I_pred_bits", "dI_pred_bits"), M.i_pred_continuous, phi, obs, rng=rng, uncertainty=uncertainty)
+        m["phi_vs_log_ratio_r"] = _pearson(phi, obs)
+        return m
+
+
 #: Measurement processes by model-file ``"type"``.
-MEASUREMENTS: dict[str, type[MeasurementProcess]] = {c.kind: c for c in (SortSeq, GE)}
+MEASUREMENTS: dict[str, type[MeasurementProcess]] = {c.kind: c for c in (SortSeq, GE, Counts)}
 
 
 def parse_measurement(m: Any, source: str | None) -> MeasurementProcess:
     """A measurement process from the ``"measurement"`` object of a model file."""
-    kinds = " or ".join(repr(k) for k in MEASUREMENTS)
+    names = [repr(k) for k in MEASUREMENTS]
+    kinds = ", ".join(names[:-1]) + " or " + names[-1]
     if not isinstance(m, dict) or "type" not in m:
         raise _err("measurement", f"must be an object with a 'type': {kinds}", source)
     cls = MEASUREMENTS.get(m["type"]) if isinstance(m["type"], str) else None
