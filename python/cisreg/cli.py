@@ -8,6 +8,7 @@ Errors exit with status 2 and one line on stderr (the traceback with --debug).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import signal
@@ -62,13 +63,20 @@ def _l2(text: str) -> Any:
     return out
 
 
+#: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
+#: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
+#: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .fit import loop
 
     p = _Parser(prog="cisreg", description="Fit biophysical models of cis-regulation to MPRA / sort-seq data.")
     p.add_argument("--version", action="version", version=f"cisreg {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{fit,predict,info}", parser_class=_Parser)
+    names = ["fit", "predict", "info", *(m.rsplit(".", 1)[-1] for m in COMMAND_MODULES)]
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(names) + "}", parser_class=_Parser)
     sub.required = True
 
     f = sub.add_parser("fit", help="fit a model to a data table and write a model directory")
@@ -118,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model_dir", metavar="DIR")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     i.add_argument("--debug", action="store_true")
+    for name in COMMAND_MODULES:
+        mod = importlib.import_module(name)
+        mod.add_parser(sub).set_defaults(run=mod.run)
     return p
 
 
@@ -266,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_fit(args)
         if args.command == "predict":
             return cmd_predict(args)
-        return cmd_info(args)
+        if args.command == "info":
+            return cmd_info(args)
+        return int(args.run(args))
     except KeyboardInterrupt:
         print("cisreg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
