@@ -47,6 +47,7 @@ _positive_int = _arg(int, lambda v: v >= 1, "a positive integer")
 _threads = _arg(int, lambda v: v != 0, "a non-zero integer (-1 for all cores)")
 _positive_float = _arg(float, lambda v: 0 < v < float("inf"), "a positive number")
 _nonneg_float = _arg(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+_nonneg_int = _arg(int, lambda v: v == 0 or v >= 2, "0 or an integer >= 2")
 _celsius = _arg(float, lambda v: -273.15 < v < 1000.0, "a temperature in °C above absolute zero")
 
 
@@ -66,7 +67,7 @@ def _l2(text: str) -> Any:
 #: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--precision", choices=("float32", "float64"), default=loop.DEFAULT_DTYPE,
                    help=f"compute precision of the kernels; gradients accumulate in float64 either way "
                         f"(default {loop.DEFAULT_DTYPE})")
+    f.add_argument("--bootstrap", type=_nonneg_int, default=0, metavar="B",
+                   help="B bootstrap refits for standard errors and 95%% intervals of the physical parameters "
+                        "(report.json 'uncertainty'; default 0: none)")
+    f.add_argument("--laplace", action="store_true",
+                   help="also the Laplace (curvature) estimate of the uncertainties: cheaper than a bootstrap")
     f.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N",
                    help="write a resumable checkpoint every N epochs into DIR/checkpoint")
     f.add_argument("--resume", metavar="DIR", help="continue the fit from a checkpoint directory")
@@ -194,7 +200,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                      l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
                      n_threads=args.threads, dtype=args.precision, quiet=args.quiet,
                      checkpoint_every=args.checkpoint_every,
-                     checkpoint_dir=ckpt, resume=args.resume)
+                     checkpoint_dir=ckpt, resume=args.resume, bootstrap=args.bootstrap, laplace=args.laplace)
         # the model first: nothing after this point can lose it
         with _signals_deferred():
             result.model.save(out, metadata={"name": name, "data": data.source})

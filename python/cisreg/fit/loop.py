@@ -55,6 +55,8 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: str | Path | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    bootstrap: int = 0,
+    laplace: bool = False,
 ) -> FitResult:
     """Fit a model to a data set by maximum likelihood.
 
@@ -91,6 +93,13 @@ def fit(
     checkpoint_every, checkpoint_dir, resume:
         Write a resumable checkpoint every N epochs into ``checkpoint_dir``;
         continue a fit from a checkpoint directory with ``resume``.
+    bootstrap:
+        Number of bootstrap refits (0: none) for standard errors and 95% intervals of
+        every physical parameter (:func:`cisreg.fit.uncertainty.bootstrap`).
+    laplace:
+        Also the Laplace (curvature) estimate (:func:`cisreg.fit.uncertainty.laplace`).
+        Both land in ``FitResult.uncertainty`` (and report.json), in the gauge of the
+        library's reference sequence (the consensus of the training sequences).
     """
     if not isinstance(data, Dataset):
         import pandas as pd
@@ -111,6 +120,8 @@ def fit(
     spec = model.spec if isinstance(model, Model) else model
     start_theta = model.theta.copy() if isinstance(model, Model) else None
     _check_settings(epochs, batch_size, learning_rate, l2, patience, restarts)
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int | np.integer) or bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 (none) or an integer >= 2, got {bootstrap!r}")
     probe = Model(spec, start_theta)
     targets = probe.targets_of(data)
     if data.length != spec.length:
@@ -156,22 +167,42 @@ def fit(
     best.interrupted = interrupted_outside or any(f.interrupted for f in runs)
     if interrupted_outside:
         best.stop_reason += "; interrupted before the remaining restarts"
+    if (bootstrap or laplace) and not best.interrupted:
+        _uncertainty(best, data, bootstrap, laplace, l2, nt, quiet)
     return best
+
+
+def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt: int, quiet: bool) -> None:
+    from .report import consensus_sequence
+    from .uncertainty import bootstrap, laplace
+
+    x_ref = consensus_sequence(data)
+    try:
+        if lap:
+            best.uncertainty["laplace"] = laplace(best.model, data, l2=l2, n_threads=nt, gauge="wt", x_wt=x_ref)
+        if B:
+            best.uncertainty["bootstrap"] = bootstrap(best, data, B, gauge="wt", x_wt=x_ref, quiet=quiet)
+    except KeyboardInterrupt:
+        best.interrupted = True
+        best.stop_reason += "; interrupted while estimating uncertainties"
 
 
 def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
                 rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, l2: np.ndarray,
-                n_threads: int, dtype: str) -> tuple[float, float]:
+                n_threads: int, dtype: str, weights: np.ndarray | None = None) -> tuple[float, float]:
     """One epoch: the training rows in a random order, in minibatches of ``batch_size``
     (index arrays: nothing is copied), one Adam step per minibatch on the loss per read
-    plus ``l2`` [P] times theta. Updates ``model.theta`` in place; returns the summed
-    loss and reads. Raises _Stop on a non-finite loss, gradient or parameter."""
+    plus ``l2`` [P] times theta. With row ``weights`` [N] (a bootstrap resample) each row's
+    loss and reads count that many times; ``amounts`` must then be weighted already.
+    Updates ``model.theta`` in place; returns the summed loss and reads. Raises _Stop on a
+    non-finite loss, gradient or parameter."""
     theta = model.theta
     perm = rng.permutation(train)
     tot, tot_reads = 0.0, 0.0
     for i in range(0, len(perm), batch_size):
         rows = np.sort(perm[i : i + batch_size])  # sorted: the kernels read the codes in memory order
-        loss, _ = model.loss(codes, targets, rows, n_threads=n_threads, grad=True, grad_out=grad, dtype=dtype)
+        loss, _ = model.loss(codes, targets, rows, n_threads=n_threads, grad=True, grad_out=grad, dtype=dtype,
+                             weights=weights)
         reads = float(amounts[rows].sum())
         if reads == 0:
             continue
@@ -216,7 +247,7 @@ def _check_settings(epochs: int, batch_size: int, lr: float, l2: Any, patience: 
 
 
 def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
-             checkpoint_dir, resume_state, on_epoch, done) -> FitResult:  # type: ignore[no-untyped-def]
+             checkpoint_dir, resume_state, on_epoch, done, weights=None) -> FitResult:  # type: ignore[no-untyped-def]
     meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
@@ -229,6 +260,9 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     dtype = settings["dtype"]
     amounts = meas.amounts(targets)  # reads (or measurements) per row, to normalise the loss
     reads_val = float(amounts[val].sum())
+    if weights is not None:  # a resample: rows of weight 0 are left out, the others count w times
+        train = train[weights[train] > 0]
+        amounts = amounts * weights
     history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
     best_theta = model.theta.copy()
     best_val, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
@@ -256,7 +290,7 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     try:
         while epoch < settings["epochs"] and not finished:
             tot, tot_reads = train_epoch(model, data.codes, targets, amounts, train, rng, bs, opt, grad, l2, nt,
-                                         dtype)
+                                         dtype, weights)
             epoch += 1
             val_nll = model.loss(data.codes, targets, val, n_threads=nt, dtype=dtype) / reads_val
             if not math.isfinite(val_nll):

@@ -98,6 +98,8 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
         "metrics": metrics,
         "parameters": physical_parameters(model, x_ref=x_ref, temperature_c=temperature_c),
         "restarts": {"runs": runs, "spread": restart_spread(result)},
+        **({"uncertainty": {k: u.to_report(temperature_c) for k, u in result.uncertainty.items()}}
+           if result.uncertainty else {}),
     }
 
 
@@ -132,13 +134,26 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     p = report["parameters"]
     g = p.get("reference", p["uniform"])
     kc, kt = g["kcal/mol"], g["kT"]
+    unc = report.get("uncertainty", {})
+    method = "bootstrap" if "bootstrap" in unc else ("laplace" if "laplace" in unc else None)
+
+    def pm(group: str, name: str, units: str) -> str:
+        """' ± se [lo, hi]' from the report's uncertainty, when there is one."""
+        if method is None:
+            return ""
+        u = unc[method].get(units, {}).get(group, {}).get(name)
+        if u is None:
+            return ""
+        return f" ± {u['se']:.2f} ({unc[method]['level']:.0%} interval {u['lo']:+.2f} to {u['hi']:+.2f}, {method})"
+
     for k, v in kc["interactions"].items():
-        L.append(f"  {k} = {v:+.2f} kcal/mol ({kt['interactions'][k]:+.2f} kT at {p['temperature_c']:g} °C)")
+        L.append(f"  {k} = {v:+.2f}{pm('interactions', k, 'kcal/mol')} kcal/mol ({kt['interactions'][k]:+.2f} kT at "
+                 f"{p['temperature_c']:g} °C)")
     what = "dG of the library's reference sequence" if "reference" in p else "offset (uniform gauge)"
     for k, v in kc["offsets"].items():
-        L.append(f"  {what}, {k}: {v:+.2f} kcal/mol")
+        L.append(f"  {what}, {k}: {v:+.2f}{pm('offsets', k, 'kcal/mol')} kcal/mol")
     for k, v in p.get("log_rates", {}).items():
-        L.append(f"  log rate {k} = {v:+.3f}")
+        L.append(f"  log rate {k} = {v:+.3f}{pm('log_rates', k, 'kT')}")
     sp = report["restarts"]["spread"]
     if len(report["restarts"]["runs"]) > 1:
         for k, v in sp.items():

@@ -25,6 +25,8 @@ class FitResult:
     settings: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
     diverged: bool = False
+    #: ``{"bootstrap": Uncertainty, "laplace": Uncertainty}`` when requested from fit
+    uncertainty: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_val_nll(self) -> float:

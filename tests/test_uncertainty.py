@@ -1,0 +1,131 @@
+"""Uncertainty of the physical parameters: the flat parameter map, the Laplace estimate
+(exact for a Gaussian likelihood), the bootstrap (row weights, drift-centred intervals),
+and their place in fit results, report.json and the CLI summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import cisreg
+from cisreg.fit.uncertainty import Entry, _profile_covariance, bootstrap, laplace, physical_flat
+from cisreg.models import Model, preset, spec_from_dict
+
+ONE_SITE = {"alphabet": "ACGT", "length": 12, "sites": [{"name": "A", "start": 2, "width": 6}],
+            "thermodynamic": {"states": [{"name": "e", "bound": []}, {"name": "A", "bound": ["A"], "activity": 1}]},
+            "measurement": {"type": "ge", "noise": "gaussian", "hidden": 2}}
+
+
+def test_physical_flat_matches_get_theta(rng):
+    m = Model(preset("activator-rnap-kinetic"), seed=1)
+    m.theta[:] = rng.normal(0, 0.5, m.theta.size)
+    entries, v = physical_flat(m, gauge="uniform")
+    th = m.get_theta(gauge="uniform")
+    keys = [k for e in entries for k in e.keys()]
+    assert len(keys) == v.size == len(set(keys))
+    assert v[keys.index("log_rates.esc")] == pytest.approx(th["log_rates"]["esc"])
+    E = th["energies"]["A"]
+    i = keys.index(f"energies.A[{E.index[1]},G]")
+    assert v[i] == pytest.approx(E.iloc[1]["G"])
+
+
+def test_entry_keys():
+    e = Entry("energies", "CRP", (2, 2), ((5, 6), ("A", "C")))
+    assert e.keys() == ["energies.CRP[5,A]", "energies.CRP[5,C]", "energies.CRP[6,A]", "energies.CRP[6,C]"]
+    assert Entry("interactions", "dG_I", ()).keys() == ["interactions.dG_I"]
+
+
+def test_profile_covariance_is_the_marginal_inverse(rng):
+    """With a positive-definite Hessian the Schur complement gives exactly the physical
+    block of H^-1 (the nuisance parameters' uncertainty propagated)."""
+    m = Model(spec_from_dict(ONE_SITE))
+    idx = np.flatnonzero(m.layout.trainable_mask())
+    A = rng.normal(size=(idx.size, idx.size))
+    H = A @ A.T + idx.size * np.eye(idx.size)
+    C, notes = _profile_covariance(H, m.layout, idx)
+    kinds = np.array([b.kind for b in m.layout for _ in range(b.size)])[idx]
+    p = kinds != "measurement"
+    np.testing.assert_allclose(C[np.ix_(p, p)], np.linalg.inv(H)[np.ix_(p, p)], rtol=1e-9, atol=1e-12)
+    assert not notes
+
+
+def _gaussian_case(rng, n=6000):
+    """A model whose likelihood is exactly Gaussian in its energies: GE with a linear g
+    (one tanh unit in its linear regime held fixed) fitted to y = phi + noise."""
+    m = Model(spec_from_dict(ONE_SITE), seed=0)
+    lay = m.layout
+    lay.view(m.theta, "E.A")[...] = rng.normal(0, 0.5, (6, 4))
+    lay.view(m.theta, "eps.A")[...] = 0.0
+    return m, cisreg.simulate.continuous(m, n=n, rng=rng, noise_sd=0.5)
+
+
+def test_laplace_agrees_with_bootstrap_on_a_simulated_fit(rng):
+    truth, data = _gaussian_case(rng)
+    res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, n_threads=2, epochs=60, l2=1e-6)
+    lap = laplace(res.model, data, l2=1e-6, n_threads=2)
+    boot = bootstrap(res, data, 12, quiet=True)
+    k = lap.keys()
+    e = [i for i, key in enumerate(k) if key.startswith("energies")]
+    ratio = np.median(boot.se[e] / lap.se[e])
+    assert 0.5 < ratio < 2.0, ratio
+    assert np.all(lap.se[e] > 0) and np.all(np.isfinite(lap.se[e]))
+    # normal intervals, centred on the fit's estimates
+    np.testing.assert_allclose(boot.estimate, physical_flat(res.model)[1])
+    np.testing.assert_allclose(boot.hi - boot.estimate, 1.959964 * boot.se, rtol=1e-5)
+    assert boot.samples.shape == (12, boot.estimate.size)
+    t = lap.table(units="kcal/mol")
+    assert list(t.columns) == ["parameter", "group", "estimate", "se", "lo", "hi"]
+    f = cisreg.models.model.kT_in_kcal(37.0)
+    assert t["se"].iloc[0] == pytest.approx(lap.se[0] * f)
+
+
+def test_fixed_nuisance_understates_the_profile_errors(rng):
+    truth, data = _gaussian_case(rng, n=4000)
+    res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, n_threads=2, epochs=40, l2=1e-6)
+    prof = laplace(res.model, data, l2=1e-6, n_threads=2)
+    fixed = laplace(res.model, data, l2=1e-6, n_threads=2, nuisance="fixed")
+    e = [i for i, key in enumerate(prof.keys()) if key.startswith("energies")]
+    assert np.all(fixed.se[e] <= prof.se[e] * (1 + 1e-6))
+    assert any("understate" in n for n in fixed.notes)
+
+
+def test_fit_with_uncertainty_reaches_report_and_summary(tmp_path):
+    from cisreg.cli import main
+
+    rng = np.random.default_rng(3)
+    truth, data = _gaussian_case(rng, n=3000)
+    res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, epochs=15, bootstrap=2, laplace=True)
+    assert set(res.uncertainty) == {"bootstrap", "laplace"}
+    assert res.uncertainty["bootstrap"].gauge == "wt"
+    import pandas as pd
+
+    df = pd.DataFrame({"x": data.x, "y": data.y, "set": np.array(["training", "validation", "test"])[data.split]})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "m.json").write_text(json.dumps(ONE_SITE))
+    out = tmp_path / "fit"
+    assert main(["fit", str(tmp_path / "d.csv"), "--model", str(tmp_path / "m.json"), "--out", str(out),
+                 "--epochs", "10", "--laplace", "--quiet"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    u = rep["uncertainty"]["laplace"]
+    assert u["level"] == 0.95 and u["gauge"] == "wt"
+    off = u["kcal/mol"]["offsets"]["A"]
+    assert off["lo"] < off["estimate"] < off["hi"]
+    assert len(u["kT"]["energies"]["A"]["se"]) == 6
+    from cisreg.fit.report import summary_lines
+
+    assert any("±" in line and "laplace" in line for line in summary_lines(rep))
+
+
+def test_bad_settings_are_refused(rng):
+    truth, data = _gaussian_case(rng, n=500)
+    with pytest.raises(cisreg.InputError, match="bootstrap"):
+        cisreg.fit(data, spec_from_dict(ONE_SITE), bootstrap=1, quiet=True)
+    res = cisreg.fit(data, spec_from_dict(ONE_SITE), quiet=True, epochs=2)
+    with pytest.raises(cisreg.InputError, match="B >= 2"):
+        bootstrap(res, data, 1)
+    with pytest.raises(cisreg.InputError, match="level"):
+        laplace(res.model, data, level=1.5)
+    with pytest.raises(cisreg.InputError, match="nuisance"):
+        laplace(res.model, data, nuisance="marginal")
