@@ -67,7 +67,7 @@ def _l2(text: str) -> Any:
 #: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare",)
+COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +182,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
-    ours = {"model.json", "params.npz", "report.json", "checkpoint"}
+    ours = {"model.json", "params.npz", "report.json", "checkpoint", "figures"}
     foreign = [p.name for p in out.iterdir() if p.name not in ours and not p.name.endswith(".tmp")] \
         if out.is_dir() else []
     if foreign:

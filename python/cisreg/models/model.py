@@ -285,6 +285,46 @@ class Model:
 
         return save_model(self, directory, metadata=metadata if metadata is not None else self.metadata)
 
+    # ------------------------------------------------------------------ figures (the "plot" extra)
+    # Thin wrappers of cisreg.plot, imported on first use: matplotlib stays out of `import cisreg`.
+    # Each returns a matplotlib Figure and writes it to ``path`` (.png, .svg, .pdf) when given.
+    def plot_logos(self, path: str | Path | None = None, **kw: Any) -> Any:
+        """Energy logo of every site (:func:`cisreg.plot.logos`: ``gauge``, ``x_wt``, ``units``, ``sites``...)."""
+        from ..plot import logos
+
+        return logos(self, path=path, **kw)
+
+    def plot_pairs(self, site: str, path: str | Path | None = None, **kw: Any) -> Any:
+        """Pair energies of a neighbour / pairwise site as a heatmap (:func:`cisreg.plot.pair_heatmap`)."""
+        from ..plot import pair_heatmap
+
+        return pair_heatmap(self, site, path=path, **kw)
+
+    def plot_training(self, fit: Any, path: str | Path | None = None, **kw: Any) -> Any:
+        """Training curves of the fit that made this model: a FitResult, a report dict or the model
+        directory (:func:`cisreg.plot.training`)."""
+        from ..plot import training
+
+        return training(fit, path=path, **kw)
+
+    def plot_measurement(self, data: Any, path: str | Path | None = None, **kw: Any) -> Any:
+        """phi against the measurement on a Dataset's held-out rows (:func:`cisreg.plot.measurement`)."""
+        from ..plot import measurement
+
+        return measurement(self, data, path=path, **kw)
+
+    def plot_landscape(self, x: Any = None, path: str | Path | None = None, **kw: Any) -> Any:
+        """State probabilities along phi over sequences ``x`` (:func:`cisreg.plot.landscape`)."""
+        from ..plot import landscape
+
+        return landscape(self, x, path=path, **kw)
+
+    def plot_state_graph(self, path: str | Path | None = None, **kw: Any) -> Any:
+        """Kinetic models: the state graph with the fitted rates (:func:`cisreg.plot.state_graph`)."""
+        from ..plot import state_graph
+
+        return state_graph(self, path=path, **kw)
+
     def copy(self) -> Model:
         m = Model(self.spec, self.theta)
         m.metadata = dict(self.metadata)
