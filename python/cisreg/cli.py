@@ -67,7 +67,7 @@ def _l2(text: str) -> Any:
 #: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot")
+COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot", "cisreg.commands.fit_many")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="cisreg", description="Fit biophysical models of cis-regulation to MPRA / sort-seq data.")
     p.add_argument("--version", action="version", version=f"cisreg {__version__}")
-    names = ["fit", "predict", "info", *(m.rsplit(".", 1)[-1] for m in COMMAND_MODULES)]
-    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(names) + "}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
 
     f = sub.add_parser("fit", help="fit a model to a data table and write a model directory")
@@ -135,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         mod = importlib.import_module(name)
         mod.add_parser(sub).set_defaults(run=mod.run)
+    sub.metavar = "{" + ",".join(sub.choices) + "}"
     return p
 
 

@@ -82,7 +82,7 @@ def paired_bootstrap(d: np.ndarray, reads: np.ndarray, *, n_boot: int, level: fl
 
 def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None = None, split: str = "test",
             level: float = 0.95, n_boot: int = 2000, seed: int = 0, n_threads: int | None = None,
-            quiet: bool = True, uncertainty: bool = True, **fit_kwargs: Any) -> Comparison:
+            quiet: bool = True, uncertainty: bool = True, client: Any = None, **fit_kwargs: Any) -> Comparison:
     """Fit each candidate in ``models`` (model specs, built-in names, model-file paths or
     Models as starts) to ``data`` with the same settings (``fit_kwargs``: restarts,
     epochs, l2, ...; see :func:`cisreg.fit`) and compare them on the ``split`` rows.
@@ -90,7 +90,8 @@ def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None
     The verdict prefers the model with the lowest held-out NLL when its advantage over
     every other model is outside the ``level`` paired-bootstrap interval (``n_boot``
     resamples of the held-out sequences); otherwise it names the models the data cannot
-    tell apart and prefers the one with the fewest parameters among them.
+    tell apart and prefers the one with the fewest parameters among them. With a
+    dask.distributed ``client`` the candidates are fitted as its tasks, in parallel.
     """
     from .fit.evaluate import evaluate
     from .fit.loop import fit
@@ -117,8 +118,21 @@ def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None
     records = []
     reads_ref: np.ndarray | None = None
     train = data.indices("training")
-    for name, spec in zip(names, models):
-        res = fit(data, spec, seed=seed, n_threads=n_threads, quiet=quiet, **fit_kwargs)
+    results: list[FitResult]
+    if client is None:
+        results = [fit(data, spec, seed=seed, n_threads=n_threads, quiet=quiet, **fit_kwargs) for spec in models]
+    else:
+        from .fit.loop import fit_task, result_from_dict
+        from .models.presets import resolve_spec
+
+        if any(isinstance(m, Model) for m in models):
+            raise InputError("with a client, give model specifications (not Models) to compare")
+        specs = [resolve_spec(m) for m in models]
+        data_f = client.scatter(data, broadcast=True)
+        futs = [client.submit(fit_task, data_f, sp.to_dict(), {"seed": seed, **fit_kwargs}, pure=False)
+                for sp in specs]
+        results = [result_from_dict(sp, d) for sp, d in zip(specs, client.gather(futs))]
+    for name, res in zip(names, results):
         model: Model = res.model
         targets = model.targets_of(data)
         amounts = model.spec.measurement.amounts(targets)

@@ -57,6 +57,7 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     bootstrap: int = 0,
     laplace: bool = False,
+    client: Any = None,
 ) -> FitResult:
     """Fit a model to a data set by maximum likelihood.
 
@@ -100,6 +101,9 @@ def fit(
         Also the Laplace (curvature) estimate (:func:`cisreg.fit.uncertainty.laplace`).
         Both land in ``FitResult.uncertainty`` (and report.json), in the gauge of the
         library's reference sequence (the consensus of the training sequences).
+    client:
+        A dask.distributed Client: restarts and bootstrap refits run as its tasks (the
+        same random starts, minibatches and resamples, so the same results as without).
     """
     if not isinstance(data, Dataset):
         import pandas as pd
@@ -147,6 +151,9 @@ def fit(
     runs: list[FitResult] = list(resume_state["finished"]) if resume_state else []
     first = resume_state["restart"] if resume_state else 0
     interrupted_outside = False
+    if client is not None and restarts > 1 and not (checkpoint_every or resume is not None):
+        runs = remote_restarts(client, spec, data, start_theta, restarts, settings)
+        first = restarts  # all done
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
         try:
@@ -168,11 +175,62 @@ def fit(
     if interrupted_outside:
         best.stop_reason += "; interrupted before the remaining restarts"
     if (bootstrap or laplace) and not best.interrupted:
-        _uncertainty(best, data, bootstrap, laplace, l2, nt, quiet)
+        _uncertainty(best, data, bootstrap, laplace, l2, nt, quiet, client)
     return best
 
 
-def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt: int, quiet: bool) -> None:
+def result_to_dict(res: FitResult) -> dict[str, Any]:
+    """A FitResult as plain data (parameters, history, status) to send between processes."""
+    return {"theta": res.model.theta.copy(), "history": res.history, "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run, "wall_s": res.wall_s, "stop_reason": res.stop_reason,
+            "interrupted": res.interrupted, "diverged": res.diverged, "settings": res.settings}
+
+
+def result_from_dict(spec: ModelSpec, d: dict[str, Any]) -> FitResult:
+    res = FitResult(Model(spec, d["theta"]), d["history"], d["best_epoch"], d["epochs_run"], d["wall_s"],
+                    d["stop_reason"], interrupted=d["interrupted"], diverged=d["diverged"])
+    res.settings = d.get("settings", {})
+    res.restarts = d.get("restarts", [])
+    return res
+
+
+def _restart_task(spec_dict: dict[str, Any], data: Dataset, theta0: np.ndarray | None, r: int,
+                  settings: dict[str, Any], weights: np.ndarray | None = None) -> dict[str, Any]:
+    """One restart (or bootstrap refit) on a worker; n_threads: the worker's own."""
+    from ..models.spec import spec_from_dict
+
+    spec = spec_from_dict(spec_dict)
+    probe = Model(spec, theta0)
+    targets = probe.targets_of(data)
+    settings = {**settings, "n_threads": effective_n_threads(None)}
+    res = _fit_one(spec, data, targets, data.indices("training"), data.indices("validation"), theta0, r, settings,
+                   True, 0, None, None, None, [], weights=weights)
+    return result_to_dict(res)
+
+
+def fit_task(data: Dataset, spec_dict: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A whole fit on a worker (its own kernel threads), returned as plain data."""
+    from ..models.spec import spec_from_dict
+
+    res = fit(data, spec_from_dict(spec_dict), quiet=True, **kwargs)
+    d = result_to_dict(res)
+    d["restarts"] = res.restarts
+    return d
+
+
+def remote_restarts(client: Any, spec: ModelSpec, data: Dataset, start_theta: np.ndarray | None, restarts: int,
+                    settings: dict[str, Any]) -> list[FitResult]:
+    """The restarts of a fit as tasks of a Dask client: the same random starts and
+    minibatches as in this process, so the same results."""
+    spec_dict = spec.to_dict()
+    data_f = client.scatter(data, broadcast=True)
+    futs = [client.submit(_restart_task, spec_dict, data_f, start_theta if r == 0 else None, r, settings,
+                          pure=False) for r in range(restarts)]
+    return [result_from_dict(spec, d) for d in client.gather(futs)]
+
+
+def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt: int, quiet: bool,
+                 client: Any = None) -> None:
     from .report import consensus_sequence
     from .uncertainty import bootstrap, laplace
 
@@ -181,7 +239,8 @@ def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt:
         if lap:
             best.uncertainty["laplace"] = laplace(best.model, data, l2=l2, n_threads=nt, gauge="wt", x_wt=x_ref)
         if B:
-            best.uncertainty["bootstrap"] = bootstrap(best, data, B, gauge="wt", x_wt=x_ref, quiet=quiet)
+            best.uncertainty["bootstrap"] = bootstrap(best, data, B, gauge="wt", x_wt=x_ref, quiet=quiet,
+                                                      client=client)
     except KeyboardInterrupt:
         best.interrupted = True
         best.stop_reason += "; interrupted while estimating uncertainties"

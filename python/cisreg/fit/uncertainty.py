@@ -319,14 +319,15 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
 
 
 def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge: str = "uniform",
-              x_wt: str | None = None, seed: int | None = None, quiet: bool = True) -> Uncertainty:
+              x_wt: str | None = None, seed: int | None = None, quiet: bool = True, client: Any = None) -> Uncertainty:
     """The bootstrap estimate: ``B`` refits, each on the training sequences resampled with
     replacement (multinomial row weights) and started from the fitted parameters, with the
     settings of ``result`` (a :class:`~cisreg.FitResult`); early stopping uses the
     unchanged validation rows. Standard errors are the refits' standard deviations and
     intervals estimate +- z * se (normal intervals: unlike percentile intervals they are
     not shifted by the drift that warm refits share, and need few resamples). The refits
-    are kept in ``Uncertainty.samples``."""
+    are kept in ``Uncertainty.samples``. With a dask.distributed ``client`` the refits run as
+    its tasks (the same resamples and minibatches: the same result)."""
     import time
 
     from .loop import _fit_one
@@ -355,12 +356,26 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
         n_div += res.diverged
         return physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
 
-    for b in range(B):
+    def weights(b: int) -> np.ndarray:
         rng = np.random.default_rng([seed, 0xB007, b])
         w = np.zeros(data.n)
         w[train] = rng.multinomial(len(train), np.full(len(train), 1.0 / len(train)))
         w[val] = 1.0
-        samples[b] = refit(b, w)
+        return w
+
+    if client is None:
+        for b in range(B):
+            samples[b] = refit(b, weights(b))
+    else:
+        from .loop import _restart_task, result_from_dict
+
+        data_f = client.scatter(data, broadcast=True)
+        futs = [client.submit(_restart_task, spec.to_dict(), data_f, model.theta.copy(), 10_000 + b, settings,
+                              weights(b), pure=False) for b in range(B)]
+        for b, d in enumerate(client.gather(futs)):
+            res = result_from_dict(spec, d)
+            n_div += res.diverged
+            samples[b] = physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
     if n_div:
         notes.append(f"{n_div} of {B} refits diverged; their best parameters before divergence were used")
     # Normal intervals around the fit: a warm refit goes on optimising from where early
