@@ -152,3 +152,51 @@ def test_design_errors(kw, match):
     args = {"wt": random_wt(model), "target": "max", **kw}
     with pytest.raises(InputError, match=match):
         cisreg.design(model, args.pop("wt"), **args)
+
+
+# ------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("design") / "model"
+    make_model("lac").save(d)
+    return d
+
+
+def test_cli_design_matches_the_api(model_dir, tmp_path, capsys):
+    from cisreg.cli import main
+
+    model = cisreg.load(model_dir)
+    wt = random_wt(model, 9)
+    out = tmp_path / "designs.csv"
+    args = ["design", str(model_dir), "--wt", wt, "--target", "0.4", "--max-mutations", "3", "--n", "5", "--seed",
+            "7", "--steps", "200", "--out", str(out), "--threads", "1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "greedy+annealing" in printed and "wrote 5 designs" in printed
+    got = pd.read_csv(out, keep_default_na=False)
+    want = cisreg.design(model, wt, target=0.4, max_mutations=3, n=5, rng=7, steps=200)
+    assert list(got.columns) == ["rank", "sequence", "mutations", "hamming", "phi", "dphi", "abs_error"]
+    assert got["sequence"].tolist() == want["sequence"].tolist()
+    assert got["mutations"].tolist() == want["mutations"].tolist()
+    np.testing.assert_allclose(got["phi"], want["phi"], rtol=1e-9)
+    assert [p.name for p in tmp_path.iterdir()] == ["designs.csv"]
+    assert main(["design", str(model_dir), "--wt", wt, "--target", "max", "--max-mutations", "2",
+                 "--out", str(tmp_path / "max.tsv")]) == 0
+    assert "exhaustive" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "max.tsv", sep="\t")) == 10
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--target", "best"], "target must be a number (the phi to reach), 'max' or 'min'; got 'best'"),
+    (["--target", "nan"], "finite number"),
+    (["--target", "max", "--max-mutations", "-1"], "max_mutations must be >= 0"),
+    (["--target", "max", "--max-mutations", "0", "--n", "3"], "only 1 distinct sequence"),
+])
+def test_cli_design_errors(model_dir, tmp_path, capsys, extra, match):
+    from cisreg.cli import main
+
+    wt = random_wt(cisreg.load(model_dir))
+    assert main(["design", str(model_dir), "--wt", wt, *extra, "--out", str(tmp_path / "d.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cisreg: error: ") and match in err
+    assert not list(tmp_path.iterdir())

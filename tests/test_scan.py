@@ -10,6 +10,7 @@ import pytest
 from variantmodels import MODELS, apply, make_model, random_wt
 
 import cisreg
+from cisreg.cli import main
 from cisreg.errors import InputError
 
 
@@ -111,3 +112,84 @@ def test_protein_wt_checked_against_its_alphabet():
         cisreg.scan(model, "ACDEFGHIB")
     df = cisreg.scan(model, "ACDEFGHIK", doubles=True)
     assert len(df) == 9 * 19 + 36 * 361
+
+
+# ------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scan") / "model"
+    make_model("sliding-pairwise").save(d)
+    return d
+
+
+def test_cli_scan_writes_the_api_table(model_dir, tmp_path, capsys):
+    model = cisreg.load(model_dir)
+    wt = random_wt(model)
+    out = tmp_path / "scan.csv"
+    assert main(["scan", str(model_dir), "--wt", wt, "--doubles", "--out", str(out), "--threads", "1"]) == 0
+    assert "wrote 54 single and 1,377 double mutants" in capsys.readouterr().out
+    got = pd.read_csv(out)
+    want = cisreg.scan(model, wt, doubles=True)
+    assert list(got.columns) == list(want.columns)
+    assert got["mutations"].tolist() == want["mutations"].tolist()
+    np.testing.assert_allclose(got["dphi"], want["dphi"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(got["epistasis"], want["epistasis"], rtol=1e-6, atol=1e-10)
+    assert [p.name for p in tmp_path.iterdir()] == ["scan.csv"]  # no temporary file left
+
+
+def test_cli_scan_gzip_and_tsv(model_dir, tmp_path):
+    wt = random_wt(cisreg.load(model_dir))
+    for name, sep in (("s.tsv", "\t"), ("s.csv.gz", ",")):
+        assert main(["scan", str(model_dir), "--wt", wt, "--out", str(tmp_path / name)]) == 0
+        assert len(pd.read_csv(tmp_path / name, sep=sep)) == 18 * 3
+
+
+def test_cli_scan_errors(model_dir, tmp_path, capsys, monkeypatch):
+    wt = random_wt(cisreg.load(model_dir))
+    assert main(["scan", str(model_dir), "--wt", wt[:-1], "--out", str(tmp_path / "a.csv")]) == 2
+    assert "wt: the wild type has length 17" in capsys.readouterr().err
+    assert main(["scan", str(model_dir), "--wt", wt, "--out", str(tmp_path / "a.xlsx")]) == 2
+    assert "cannot tell the output format" in capsys.readouterr().err
+    assert main(["scan", str(model_dir), "--wt", wt, "--out", str(tmp_path / "no" / "a.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pyarrow" else real(n, *a))
+    assert main(["scan", str(model_dir), "--wt", wt, "--out", str(tmp_path / "a.parquet")]) == 2
+    assert "needs the pyarrow package" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_scan_parquet(model_dir, tmp_path):
+    pytest.importorskip("pyarrow")
+    wt = random_wt(cisreg.load(model_dir))
+    out = tmp_path / "s.parquet"
+    assert main(["scan", str(model_dir), "--wt", wt, "--doubles", "--out", str(out)]) == 0
+    got = pd.read_parquet(out)
+    want = cisreg.scan(cisreg.load(model_dir), wt, doubles=True)
+    np.testing.assert_allclose(got["phi"], want["phi"])
+    assert got["mutations"].tolist() == want["mutations"].tolist()
+
+
+def test_subcommands_are_listed_and_run_as_a_process(model_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "cisreg", *map(str, args)], capture_output=True, text=True,
+                              timeout=300, env=env)
+
+    r = run("--help")
+    assert r.returncode == 0 and "scan" in r.stdout and "design" in r.stdout
+    wt = random_wt(cisreg.load(model_dir))
+    r = run("scan", model_dir, "--wt", wt, "--out", tmp_path / "s.csv")
+    assert r.returncode == 0, r.stderr
+    r = run("design", model_dir, "--wt", wt, "--target", "min", "--n", "3", "--out", tmp_path / "d.csv")
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path / "d.csv")) == 3
+    r = run("scan", model_dir, "--wt", "ACGT", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and r.stderr.startswith("cisreg: error: wt: the wild type has length 4")

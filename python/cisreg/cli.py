@@ -66,7 +66,7 @@ def _l2(text: str) -> Any:
 #: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.scan", "cisreg.commands.design")
 
 
 def build_parser() -> argparse.ArgumentParser:
