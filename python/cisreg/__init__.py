@@ -31,11 +31,13 @@ from .fit.result import FitResult  # noqa: E402
 from .models import Model, ModelSpec, preset, read_spec, spec_from_dict  # noqa: E402
 from .models.io import load_model as load  # noqa: E402
 from .models.io import save_model as save  # noqa: E402
+from .variants import design, scan  # noqa: E402
 
 __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
-    "cuda_available", "decode", "effective_n_threads", "encode", "evaluate", "fit", "from_dataframe", "load",
-    "load_example", "preset", "read_sequences", "read_spec", "read_table", "save", "simulate", "spec_from_dict",
+    "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit", "from_dataframe",
+    "load", "load_example", "preset", "read_sequences", "read_spec", "read_table", "save", "scan", "simulate",
+    "spec_from_dict",
 ]
 
 

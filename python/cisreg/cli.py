@@ -67,7 +67,8 @@ def _l2(text: str) -> Any:
 #: Further subcommands: modules (under cisreg.commands) each with ``add_parser(sub)``, which
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot", "cisreg.commands.fit_many")
+COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot", "cisreg.commands.fit_many",
+                                   "cisreg.commands.scan", "cisreg.commands.design")
 
 
 def build_parser() -> argparse.ArgumentParser:

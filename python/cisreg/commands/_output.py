@@ -1,0 +1,57 @@
+"""Writing result tables of the subcommands: CSV / TSV (optionally gzipped) or Parquet, atomically."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["check_table_path", "write_table"]
+
+_FORMATS = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet")
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise InputError(f"cannot tell the output format from the file name; end it in {', '.join(_FORMATS)}",
+                     source=str(path))
+
+
+def check_table_path(path: str | Path) -> str:
+    """The format of an output table (from its name), checked before any work is done:
+    a known suffix, an existing directory, pyarrow for Parquet."""
+    p = Path(path)
+    fmt = _format(p)
+    if fmt == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise InputError("writing Parquet needs the pyarrow package, which is not installed (pip install pyarrow); "
+                         "or write a .csv file", source=str(p))
+    if p.is_dir():
+        raise InputError("is a directory; give a file name", source=str(p))
+    if not p.parent.is_dir():
+        raise InputError(f"cannot write here: the directory {str(p.parent)!r} does not exist", source=str(p))
+    return fmt
+
+
+def write_table(df: Any, path: str | Path) -> None:
+    """Write ``df`` (without its index) to ``path`` atomically (temporary file, then rename);
+    the format follows the suffix: .csv, .tsv, .csv.gz, .tsv.gz or .parquet."""
+    from ..models.io import atomic_write_bytes
+
+    fmt = check_table_path(path)
+    if fmt == ".parquet":
+        buf = io.BytesIO()
+        df.to_parquet(buf, engine="pyarrow", index=False)
+        data = buf.getvalue()
+    else:
+        sep = "\t" if fmt.startswith(".tsv") else ","
+        data = df.to_csv(index=False, sep=sep, float_format="%.10g").encode()
+        if fmt.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+    atomic_write_bytes(path, data)
