@@ -28,6 +28,7 @@ from _common import Reporter, record, time_call  # noqa: E402
 
 import cisreg  # noqa: E402
 from cisreg import _core  # noqa: E402
+from cisreg.devices import cuda_device_info  # noqa: E402
 from cisreg.models import Model, preset  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-fit", action="store_true", help="also time the lac fit on the CPU")
     args = ap.parse_args(argv)
     rep = Reporter(args.json)
-    info = cisreg.devices.cuda_device_info() if hasattr(cisreg, "devices") else _core.cuda_device_info()
+    info = cuda_device_info()
     rep.emit({"bench": "gpu_info", **{k: (list(v) if isinstance(v, tuple) else v) for k, v in info.items()},
               "cpu_threads": cisreg.effective_n_threads(None), "cpu_level": _core.cpu_kernel_level()})
     if not cisreg.cuda_available():
