@@ -7,6 +7,7 @@
 # PYTHON must have numpy, pandas, scipy, tqdm, pytest, hypothesis, scikit-build-core,
 # pybind11, ninja and cmake installed (no network is needed). CMAKE_CUDA_ARCHITECTURES
 # defaults to 90 here (H100/H200) to keep the build short; the project's default is "80;90".
+# BENCH_ARGS adds options of bench/bench_gpu.py (e.g. --cpu-fit to time the lac fit on the CPU too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -31,5 +32,5 @@ echo "== tests/test_cuda.py"
 "$PY" -m pytest -q -ra tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.log"
 
 echo "== bench/bench_gpu.py"
-"$PY" bench/bench_gpu.py --json "$OUT/bench_gpu.jsonl" --cpu-fit 2>&1 | tee "$OUT/bench_gpu.log"
+"$PY" bench/bench_gpu.py --json "$OUT/bench_gpu.jsonl" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench_gpu.log"
 echo "done: results in $OUT"
