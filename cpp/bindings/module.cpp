@@ -4,6 +4,7 @@
 namespace cisreg::bind {
 void register_model(py::module_& m);
 void register_kernels(py::module_& m);
+void register_cuda(py::module_& m);
 }  // namespace cisreg::bind
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     });
     cisreg::bind::register_model(m);
     cisreg::bind::register_kernels(m);
+    cisreg::bind::register_cuda(m);
 }

@@ -12,6 +12,10 @@
 namespace cisreg::rows {
 inline namespace CISREG_ISA_NS {
 
+// Site::n_configs() and Site::sliding() for device code too (cisreg/model.hpp is host-only).
+CISREG_HD int32_t n_configs(const Site& s) { return s.n_place * s.strands; }
+CISREG_HD bool sliding(const Site& s) { return n_configs(s) > 1; }
+
 // Energy of one placement (the motif's first sequence position `pos`) of site s on strand
 // st, without eps or bias: its table rows and pair terms.
 template <class R, class T, class C>
@@ -53,7 +57,7 @@ CISREG_HD void sites_forward(const SitesView<T>& v, const C* ct, R* dG, R* resid
     for (int32_t s = 0; s < v.S; ++s) {
         const Site& site = v.site[s];
         const R eps = O::splat(v.th[site.eps_offset]);
-        if (!site.sliding()) {
+        if (!sliding(site)) {
             dG[s] = eps + placement_energy<R>(v, s, 0, site.start, ct);
             continue;
         }
@@ -67,7 +71,7 @@ CISREG_HD void sites_forward(const SitesView<T>& v, const C* ct, R* dG, R* resid
                 r[c] = O::splat(T(0)) - e;
                 m = O::max(m, r[c]);
             }
-        const int32_t nc = site.n_configs();
+        const int32_t nc = n_configs(site);
         R z = O::splat(T(0));
         for (int32_t c = 0; c < nc; ++c) {
             r[c] = math::exp(r[c] - m);
@@ -107,8 +111,8 @@ CISREG_HD void sites_vjp(const SitesView<T>& v, int nb_rt, const C* const* ct, c
         R eps = O::splat(T(0));
         for (int b = 0; b < nb; ++b) eps = eps + ddG[b][s];
         acc.add(v.eps_slot0 + s, eps);
-        const int32_t w = site.width, nc = site.n_configs();
-        const bool sl = site.sliding();
+        const int32_t w = site.width, nc = n_configs(site);
+        const bool sl = sliding(site);
         R g[kMaxTile];
         if (sl && v.bias_slot0[s] >= 0)
             for (int32_t c = 0; c < nc; ++c) {

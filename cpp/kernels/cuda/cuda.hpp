@@ -1,6 +1,6 @@
 // The CUDA back end's entry points, declared without CUDA types so that the dispatch can
 // call them from any build. Without CUDA (CISREG_CUDA=OFF), src/cuda_stub.cpp defines
-// them to report that; with it, kernels/cuda/engine.cu does.
+// them to report that; with it, kernels/cuda/backend.cu does.
 #pragma once
 #include "cisreg/ops.hpp"
 #include "src/plan.hpp"
