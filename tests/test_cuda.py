@@ -246,3 +246,29 @@ def test_cuda_fit_follows_the_cpu_fit():
     # the same minibatches: the histories agree far more closely than two fits of different orders
     np.testing.assert_allclose(dev.history["val_nll"], cpu.history["val_nll"], rtol=1e-5)
     np.testing.assert_allclose(dev.model.theta, cpu.model.theta, rtol=0, atol=5e-3)
+
+
+@pytest.mark.skipif(HAVE_CUDA, reason="checks the behaviour without a CUDA device")
+def test_fit_device_setting_without_cuda(tmp_path, capsys):
+    """fit(device=...) and `cisreg fit --device`: auto falls back to the CPU and records it;
+    cuda without a device is a one-line error before any work."""
+    data = cisreg.load_example("lac-sortseq").subset(np.arange(600))
+    res = cisreg.fit(data, "lac", epochs=1, batch_size=200, quiet=True, device="auto")
+    assert res.settings["device"] == "cpu"
+    with pytest.raises(cisreg.InputError, match="device='cuda' is not available"):
+        cisreg.fit(data, "lac", epochs=1, quiet=True, device="cuda")
+    from cisreg.cli import main
+
+    rc = main(["fit", "--example", "lac-sortseq", "--out", str(tmp_path / "m"), "--device", "cuda", "--quiet"])
+    assert rc != 0 and "device='cuda' is not available" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
+@needs_cuda
+def test_fit_on_cuda_via_the_public_api():
+    data = cisreg.load_example("lac-sortseq")
+    kw = dict(epochs=2, batch_size=500, seed=1, dtype="float64", quiet=True)
+    cpu = cisreg.fit(data, "lac", **kw)
+    dev = cisreg.fit(data, "lac", device="cuda", **kw)
+    assert dev.settings["device"] == "cuda"
+    np.testing.assert_allclose(dev.history["val_nll"], cpu.history["val_nll"], rtol=1e-5)

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--precision", choices=("float32", "float64"), default=loop.DEFAULT_DTYPE,
                    help=f"compute precision of the kernels; gradients accumulate in float64 either way "
                         f"(default {loop.DEFAULT_DTYPE})")
+    f.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where the kernels run during the fit: cpu (default), cuda, or auto (cuda when available)")
     f.add_argument("--bootstrap", type=_nonneg_int, default=0, metavar="B",
                    help="B bootstrap refits for standard errors and 95%% intervals of the physical parameters "
                         "(report.json 'uncertainty'; default 0: none)")
@@ -199,7 +201,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                      l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
-                     n_threads=args.threads, dtype=args.precision, quiet=args.quiet,
+                     n_threads=args.threads, dtype=args.precision, device=args.device, quiet=args.quiet,
                      checkpoint_every=args.checkpoint_every,
                      checkpoint_dir=ckpt, resume=args.resume, bootstrap=args.bootstrap, laplace=args.laplace)
         # the model first: nothing after this point can lose it

@@ -50,6 +50,7 @@ def fit(
     seed: int = 0,
     n_threads: int | None = None,
     dtype: str = DEFAULT_DTYPE,
+    device: str = "cpu",
     quiet: bool = False,
     checkpoint_every: int = 0,
     checkpoint_dir: str | Path | None = None,
@@ -91,6 +92,10 @@ def fit(
         Compute precision of the kernels, ``"float32"`` (default: about twice as fast,
         the same fit quality) or ``"float64"``; gradients accumulate in float64 either
         way, and the optimiser state is float64.
+    device:
+        ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (cuda when available): where the
+        kernels run; on ``"cuda"`` the data, parameters and Adam state stay on the device for
+        the whole fit (:mod:`cisreg.fit.device`).
     checkpoint_every, checkpoint_dir, resume:
         Write a resumable checkpoint every N epochs into ``checkpoint_dir``;
         continue a fit from a checkpoint directory with ``resume``.
@@ -141,9 +146,12 @@ def fit(
         raise InputError("no validation rows, so early stopping is impossible; add rows with set = validation "
                          "(or drop the set column for a random 60/20/20 split)", source=data.source)
     nt = effective_n_threads(n_threads)
+    from ..devices import resolve_device
+
+    dev = resolve_device(device)
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "l2": l2,
                 "patience": patience, "restarts": restarts, "seed": seed, "n_threads": nt,
-                "dtype": check_dtype(dtype)}
+                "dtype": check_dtype(dtype), "device": dev}
     if checkpoint_every or resume is not None:
         settings["data_sha256"] = fingerprint(data, targets)
     t0 = time.perf_counter()
@@ -154,10 +162,15 @@ def fit(
     if client is not None and restarts > 1 and not (checkpoint_every or resume is not None):
         runs = remote_restarts(client, spec, data, start_theta, restarts, settings)
         first = restarts  # all done
+    fit_one = _fit_one
+    if dev == "cuda":
+        from .device import restart_runner
+
+        fit_one = restart_runner(spec, data, targets, settings)
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
         try:
-            res = _fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
+            res = fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
                            checkpoint_dir, resume_state if r == first else None, on_epoch, runs)
         except KeyboardInterrupt:  # between restarts or while one was being set up
             if not runs:
