@@ -99,53 +99,53 @@ void register_cuda(py::module_& m) {
     py::class_<PySession> cls(m, "CudaSession",
                               "Codes, targets and weights uploaded once to a CUDA device; theta, the Adam state and "
                               "row-index arrays kept there (see cpp/kernels/cuda/session.hpp).");
-    cls.def(py::init([](const Model& md, const py::object& codes_o, const py::object& targets_o,
-                        const py::object& weights_o, const std::string& dtype, int device,
-                        const std::string& residency) {
-                const Precision prec = precision_of(dtype);
-                const cuda::Residency where = residency_of(residency);
-                py::array codes = checked<uint8_t>(codes_o, "codes", 2);
-                check_len(codes, 1, md.sites.length, "codes", "sequence length of the model");
-                const int64_t n = codes.shape(0);
-                py::array tg = as_array(targets_o, "targets", "float64 or float32");
-                const double* t64 = nullptr;
-                const float* t32 = nullptr;
-                if (holds<double>(tg))
-                    t64 = static_cast<const double*>(tg.data());
-                else if (holds<float>(tg))
-                    t32 = static_cast<const float*>(tg.data());
-                else
-                    throw InputError("targets: expected dtype float64 or float32, got " + std::string(py::str(tg.dtype())));
-                check_layout(tg, "targets", 2, false);
-                check_len(tg, 0, n, "targets", "one row per sequence in codes");
-                check_len(tg, 1, md.meas.n_targets(), "targets", "columns required by the measurement process");
-                const double* w = nullptr;
-                py::object keep_w = py::none();
-                if (!weights_o.is_none()) {
-                    py::array wa = checked<double>(weights_o, "weights", 1);
-                    check_len(wa, 0, n, "weights", "one weight per sequence in codes");
-                    w = static_cast<const double*>(wa.data());
-                    keep_w = wa;
-                }
-                auto ps = std::make_unique<PySession>();
-                ps->P = md.n_params;
-                ps->S = md.sites.n_sites();
-                ps->K = md.n_states();
-                ps->NR = md.sites.n_resid();
-                const uint8_t* c = static_cast<const uint8_t*>(codes.data());
-                const int64_t cols = md.meas.n_targets();
-                {
-                    py::gil_scoped_release release;
-                    ps->s = std::make_unique<cuda::Session>(md, c, n, md.sites.length, t64, t32, cols, w, prec,
-                                                            device, where);
-                }
-                ps->codes = codes;
-                ps->targets = tg;
-                ps->weights = keep_w;
-                return ps;
-            }),
-            py::arg("model"), py::arg("codes"), py::arg("targets"), py::arg("weights") = py::none(), py::kw_only(),
-            py::arg("dtype") = "float64", py::arg("device") = 0, py::arg("residency") = "auto");
+    cls.def(
+        py::init([](const Model& md, const py::object& codes_o, const py::object& targets_o,
+                    const py::object& weights_o, const std::string& dtype, int device, const std::string& residency) {
+            const Precision prec = precision_of(dtype);
+            const cuda::Residency where = residency_of(residency);
+            py::array codes = checked<uint8_t>(codes_o, "codes", 2);
+            check_len(codes, 1, md.sites.length, "codes", "sequence length of the model");
+            const int64_t n = codes.shape(0);
+            py::array tg = as_array(targets_o, "targets", "float64 or float32");
+            const double* t64 = nullptr;
+            const float* t32 = nullptr;
+            if (holds<double>(tg))
+                t64 = static_cast<const double*>(tg.data());
+            else if (holds<float>(tg))
+                t32 = static_cast<const float*>(tg.data());
+            else
+                throw InputError("targets: expected dtype float64 or float32, got " + std::string(py::str(tg.dtype())));
+            check_layout(tg, "targets", 2, false);
+            check_len(tg, 0, n, "targets", "one row per sequence in codes");
+            check_len(tg, 1, md.meas.n_targets(), "targets", "columns required by the measurement process");
+            const double* w = nullptr;
+            py::object keep_w = py::none();
+            if (!weights_o.is_none()) {
+                py::array wa = checked<double>(weights_o, "weights", 1);
+                check_len(wa, 0, n, "weights", "one weight per sequence in codes");
+                w = static_cast<const double*>(wa.data());
+                keep_w = wa;
+            }
+            auto ps = std::make_unique<PySession>();
+            ps->P = md.n_params;
+            ps->S = md.sites.n_sites();
+            ps->K = md.n_states();
+            ps->NR = md.sites.n_resid();
+            const uint8_t* c = static_cast<const uint8_t*>(codes.data());
+            const int64_t cols = md.meas.n_targets();
+            {
+                py::gil_scoped_release release;
+                ps->s =
+                    std::make_unique<cuda::Session>(md, c, n, md.sites.length, t64, t32, cols, w, prec, device, where);
+            }
+            ps->codes = codes;
+            ps->targets = tg;
+            ps->weights = keep_w;
+            return ps;
+        }),
+        py::arg("model"), py::arg("codes"), py::arg("targets"), py::arg("weights") = py::none(), py::kw_only(),
+        py::arg("dtype") = "float64", py::arg("device") = 0, py::arg("residency") = "auto");
     cls.def_property_readonly("n_rows", [](const PySession& p) { return p.s->n_rows(); });
     cls.def_property_readonly("n_params", [](const PySession& p) { return p.s->n_params(); });
     cls.def_property_readonly("dtype", [](const PySession& p) {
@@ -178,8 +178,8 @@ void register_cuda(py::module_& m) {
     cls.def("rows_len", [](PySession& p, int slot) { return p.s->rows_len(slot); }, py::arg("slot"));
     cls.def(
         "loss_and_grad",
-        [](PySession& p, const py::object& theta_o, const py::object& rows_o, int slot, int64_t offset,
-           int64_t count, bool want_grad, bool per_row) -> py::object {
+        [](PySession& p, const py::object& theta_o, const py::object& rows_o, int slot, int64_t offset, int64_t count,
+           bool want_grad, bool per_row) -> py::object {
             maybe_theta(p, theta_o);
             slot = rows_slot(p, rows_o, slot);
             py::array_t<double> grad, nll;

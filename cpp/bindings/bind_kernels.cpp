@@ -74,8 +74,9 @@ void prepare(Inputs& in, const Model& m, const py::object& codes_o, const py::ob
         in.batch.b = rows.shape(0);
         for (int64_t i = 0; i < in.batch.b; ++i)
             if (in.rows[static_cast<size_t>(i)] < 0 || in.rows[static_cast<size_t>(i)] >= in.batch.n)
-                throw InputError("rows[" + std::to_string(i) + "] = " + std::to_string(in.rows[static_cast<size_t>(i)]) +
-                                 " is out of range for " + std::to_string(in.batch.n) + " sequences");
+                throw InputError("rows[" + std::to_string(i) +
+                                 "] = " + std::to_string(in.rows[static_cast<size_t>(i)]) + " is out of range for " +
+                                 std::to_string(in.batch.n) + " sequences");
     }
     // codes outside the alphabet, non-finite or negative targets and bad weights are found by
     // the kernels while they load the rows (in parallel) and reported with row and column
@@ -266,8 +267,9 @@ void register_kernels(py::module_& m) {
     m.def("has_openmp", &has_openmp);
     m.def("cuda_available", &has_cuda, "Whether this build has the CUDA back end and a device is visible.");
     m.def("max_threads", &max_threads);
-    m.def("cpu_kernel_level", []() { return std::string(cpu_kernel_level()); },
-          "The CPU kernel level that isa='auto' runs.");
+    m.def(
+        "cpu_kernel_level", []() { return std::string(cpu_kernel_level()); },
+        "The CPU kernel level that isa='auto' runs.");
     m.def(
         "kernel_levels",
         []() {

@@ -15,9 +15,7 @@ MeasKind kind_from_name(const std::string& k) {
     if (k == "counts") return MeasKind::Counts;
     throw InputError("measurement kind '" + k + "' is unknown; use sortseq, ge or counts");
 }
-const char* kind_name(MeasKind k) {
-    return k == MeasKind::SortSeq ? "sortseq" : k == MeasKind::GE ? "ge" : "counts";
-}
+const char* kind_name(MeasKind k) { return k == MeasKind::SortSeq ? "sortseq" : k == MeasKind::GE ? "ge" : "counts"; }
 const char* kNoises[] = {"gaussian", "cauchy", "skewt", "poisson", "negbin"};
 Noise noise_from_name(const std::string& k) {
     for (int i = 0; i < 5; ++i)
@@ -182,11 +180,12 @@ void register_model(py::module_& m) {
         .def_property_readonly("n_states", &Model::n_states)
         .def_property_readonly("n_nodes",
                                [](const Model& md) { return md.gp == GPKind::Network ? md.net.n_nodes() : 0; })
-        .def_property_readonly("gpmap",
-                               [](const Model& md) { return std::string(md.gp == GPKind::Network ? "network" : "kinetic"); })
+        .def_property_readonly(
+            "gpmap", [](const Model& md) { return std::string(md.gp == GPKind::Network ? "network" : "kinetic"); })
         .def_readonly("measurement", &Model::meas)
-        .def("chunk_rows", [](const Model& md, int64_t b) { return chunk_rows(md, b); }, py::arg("batch_rows"),
-             "Rows per chunk of the deterministic reduction for a batch of this many rows.");
+        .def(
+            "chunk_rows", [](const Model& md, int64_t b) { return chunk_rows(md, b); }, py::arg("batch_rows"),
+            "Rows per chunk of the deterministic reduction for a batch of this many rows.");
 }
 
 }  // namespace cisreg::bind

@@ -8,8 +8,9 @@ void register_cuda(py::module_& m);
 }  // namespace cisreg::bind
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
-    m.doc() = "cisreg compiled core: site energies, partition functions, kinetic steady states, measurement "
-              "likelihoods and their gradients";
+    m.doc() =
+        "cisreg compiled core: site energies, partition functions, kinetic steady states, measurement "
+        "likelihoods and their gradients";
     // Input errors of the core arrive as cisreg.InputError (a ValueError); outside the
     // package (the module imported on its own) as ValueError.
     py::register_exception_translator([](std::exception_ptr p) {

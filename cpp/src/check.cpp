@@ -14,15 +14,14 @@ std::string s(int64_t v) { return std::to_string(v); }
 [[noreturn]] void fail(const std::string& where, const std::string& msg) { throw InputError(where + ": " + msg); }
 
 void check_param(int64_t idx, int64_t P, const std::string& where, const std::string& what) {
-    if (idx < 0 || idx >= P)
-        fail(where, what + " refers to parameter " + s(idx) + ", outside theta of length " + s(P));
+    if (idx < 0 || idx >= P) fail(where, what + " refers to parameter " + s(idx) + ", outside theta of length " + s(P));
 }
 
 // Block [off, off + len) inside theta of length P (overflow-safe).
 void check_block(int64_t off, int64_t len, int64_t P, const std::string& where, const std::string& what) {
     if (off < 0 || off > P || len > P - off)
-        fail(where, what + " at theta[" + s(off) + "] (" + s(len) + " entries): the block does not fit in theta of length " +
-                        s(P));
+        fail(where, what + " at theta[" + s(off) + "] (" + s(len) +
+                        " entries): the block does not fit in theta of length " + s(P));
 }
 
 void check_csr(const std::vector<int32_t>& ptr, size_t nnz, int32_t n_rows, const std::string& where,
@@ -34,7 +33,8 @@ void check_csr(const std::vector<int32_t>& ptr, size_t nnz, int32_t n_rows, cons
         if (ptr[static_cast<size_t>(n) + 1] < ptr[static_cast<size_t>(n)])
             fail(where, name + "_ptr must be non-decreasing (entry " + s(n) + ")");
     if (static_cast<size_t>(ptr.back()) != nnz)
-        fail(where, name + "_ptr[-1] = " + s(ptr.back()) + " but there are " + s(static_cast<int64_t>(nnz)) + " entries");
+        fail(where,
+             name + "_ptr[-1] = " + s(ptr.back()) + " but there are " + s(static_cast<int64_t>(nnz)) + " entries");
 }
 }  // namespace
 
@@ -47,7 +47,8 @@ int32_t SiteModel::n_resid() const {
 
 void check_sites(const SiteModel& sm, int64_t P) {
     const std::string w = "sites";
-    if (sm.alphabet_size < 1 || sm.alphabet_size > 255) fail(w, "alphabet_size must be in [1, 255], got " + s(sm.alphabet_size));
+    if (sm.alphabet_size < 1 || sm.alphabet_size > 255)
+        fail(w, "alphabet_size must be in [1, 255], got " + s(sm.alphabet_size));
     if (sm.length < 1) fail(w, "length must be positive, got " + s(sm.length));
     if (sm.pair_i.size() != sm.pair_j.size()) fail(w, "pair_i and pair_j differ in length");
     if (!sm.complement.empty()) {
@@ -67,13 +68,15 @@ void check_sites(const SiteModel& sm, int64_t P) {
         if (st.strands == 2 && sm.complement.empty()) fail(ws, "the reverse strand needs a complement table");
         const int64_t end = static_cast<int64_t>(st.start) + st.n_place - 1 + st.width;
         if (st.start < 0 || end > sm.length)
-            fail(ws, "placements [" + s(st.start) + ", " + s(end) + ") lie outside the sequence of length " + s(sm.length));
+            fail(ws,
+                 "placements [" + s(st.start) + ", " + s(end) + ") lie outside the sequence of length " + s(sm.length));
         check_block(st.e_offset, static_cast<int64_t>(st.width) * A, P, ws, "energy matrix");
         check_param(st.eps_offset, P, ws, "offset");
         if (st.n_pairs < 0 || st.pair_begin < 0 ||
             static_cast<size_t>(st.pair_begin) + static_cast<size_t>(st.n_pairs) > sm.pair_i.size())
             fail(ws, "pair range outside pair_i / pair_j");
-        if (st.n_pairs > 0) check_block(st.pair_offset, static_cast<int64_t>(st.n_pairs) * A * A, P, ws, "pair energies");
+        if (st.n_pairs > 0)
+            check_block(st.pair_offset, static_cast<int64_t>(st.n_pairs) * A * A, P, ws, "pair energies");
         for (int32_t q = 0; q < st.n_pairs; ++q) {
             const int32_t a = sm.pair_i[static_cast<size_t>(st.pair_begin + q)];
             const int32_t b = sm.pair_j[static_cast<size_t>(st.pair_begin + q)];
@@ -108,9 +111,11 @@ void check_network(const Network& net, int32_t n_sites, int64_t P) {
     std::vector<int> seen(static_cast<size_t>(net.n_states), 0);
     for (int32_t n = 0; n < nn; ++n) {
         const int32_t k = net.node_state[static_cast<size_t>(n)];
-        if (k < -1 || k >= net.n_states) fail(w, "node " + s(n) + " belongs to state " + s(k) + ", not in [-1, " + s(net.n_states) + ")");
+        if (k < -1 || k >= net.n_states)
+            fail(w, "node " + s(n) + " belongs to state " + s(k) + ", not in [-1, " + s(net.n_states) + ")");
         if (k >= 0) seen[static_cast<size_t>(k)] = 1;
-        if (net.act_param[static_cast<size_t>(n)] != -1) check_param(net.act_param[static_cast<size_t>(n)], P, w, "activity of node " + s(n));
+        if (net.act_param[static_cast<size_t>(n)] != -1)
+            check_param(net.act_param[static_cast<size_t>(n)], P, w, "activity of node " + s(n));
     }
     for (int32_t k = 0; k < net.n_states; ++k)
         if (!seen[static_cast<size_t>(k)]) fail(w, "state " + s(k) + " has no node");
@@ -132,7 +137,8 @@ void check_kinetic(const KineticNet& k, int32_t n_sites, int64_t P) {
             k.edge_src[e] == k.edge_dst[e])
             fail(w, "edge " + s(static_cast<int64_t>(e)) + " does not connect two different states");
         has_out[static_cast<size_t>(k.edge_src[e])] = 1;
-        if (k.edge_kappa_param[e] != -1) check_param(k.edge_kappa_param[e], P, w, "edge " + s(static_cast<int64_t>(e)) + " kappa");
+        if (k.edge_kappa_param[e] != -1)
+            check_param(k.edge_kappa_param[e], P, w, "edge " + s(static_cast<int64_t>(e)) + " kappa");
     }
     for (int32_t i = 0; i < k.n_states; ++i)
         if (!has_out[static_cast<size_t>(i)]) fail(w, "state " + s(i) + " has no outgoing transition");
@@ -150,7 +156,8 @@ void check_kinetic(const KineticNet& k, int32_t n_sites, int64_t P) {
 void check_measurement(const Measurement& m, int64_t P) {
     const std::string w = "measurement";
     if (m.kind != MeasKind::SortSeq && m.kind != MeasKind::GE && m.kind != MeasKind::Counts) fail(w, "unknown kind");
-    if (m.kind == MeasKind::SortSeq && m.n_bins < 2) fail(w, "a sort-seq measurement needs at least 2 bins, got " + s(m.n_bins));
+    if (m.kind == MeasKind::SortSeq && m.n_bins < 2)
+        fail(w, "a sort-seq measurement needs at least 2 bins, got " + s(m.n_bins));
     if (m.kind != MeasKind::SortSeq && m.n_bins != 1) fail(w, "n_bins must be 1 for this measurement kind");
     if (m.hidden < 1 && !(m.kind == MeasKind::Counts && m.link == Link::LogLinear))
         fail(w, "hidden must be >= 1, got " + s(m.hidden));

@@ -35,18 +35,18 @@ void phi_vjp(const Plan<T>&, const SeqBatch&, const double*, const double*, cons
     no_cuda();
 }
 
-#define CISREG_INSTANTIATE(T)                                                                                     \
-    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                   \
+#define CISREG_INSTANTIATE(T)                                                                                       \
+    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                      \
     template double loss_and_grad<T>(const Plan<T>&, const SeqBatch&, const Targets&, const double*, const double*, \
-                                     const Exec&, double*, double*);                                             \
+                                     const Exec&, double*, double*);                                                \
     template void phi_vjp<T>(const Plan<T>&, const SeqBatch&, const double*, const double*, const Exec&, double*);
 CISREG_INSTANTIATE(float)
 CISREG_INSTANTIATE(double)
 
 // Session: the constructor throws, so no other member is ever reached.
 struct Session::Impl {};
-Session::Session(const Model&, const uint8_t*, int64_t, int64_t, const double*, const float*, int64_t,
-                 const double*, Precision, int, Residency) {
+Session::Session(const Model&, const uint8_t*, int64_t, int64_t, const double*, const float*, int64_t, const double*,
+                 Precision, int, Residency) {
     no_cuda();
 }
 Session::~Session() = default;

@@ -62,11 +62,11 @@ Isa resolve(Isa isa) {
 }
 
 #ifdef CISREG_HAVE_X86_LEVELS
-#define CISREG_CPU_CALL(isa, fn, ...)                                           \
-    (isa == Isa::X86V4   ? cpu_v4::fn(__VA_ARGS__)                              \
-     : isa == Isa::X86V3 ? cpu_v3::fn(__VA_ARGS__)                              \
-     : isa == Isa::Scalar ? cpu_scalar::fn(__VA_ARGS__)                         \
-                         : cpu::fn(__VA_ARGS__))
+#define CISREG_CPU_CALL(isa, fn, ...)                   \
+    (isa == Isa::X86V4    ? cpu_v4::fn(__VA_ARGS__)     \
+     : isa == Isa::X86V3  ? cpu_v3::fn(__VA_ARGS__)     \
+     : isa == Isa::Scalar ? cpu_scalar::fn(__VA_ARGS__) \
+                          : cpu::fn(__VA_ARGS__))
 #else
 #define CISREG_CPU_CALL(isa, fn, ...) (isa == Isa::Scalar ? cpu_scalar::fn(__VA_ARGS__) : cpu::fn(__VA_ARGS__))
 #endif
@@ -167,7 +167,7 @@ int64_t chunk_rows(const Model& m, int64_t b) {
     int64_t work = 1;
     for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
     work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
-                                              : m.meas.hidden + 4 * m.meas.n_targets();
+                                             : m.meas.hidden + 4 * m.meas.n_targets();
     int64_t rows = 256;
     while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
     // large batches: longer chunks (fewer flushes of the lane accumulators), still at least
@@ -223,11 +223,16 @@ void check_weights(const SeqBatch& batch, const double* w) {
 
 const char* isa_name(Isa isa) {
     switch (isa) {
-        case Isa::Auto: return "auto";
-        case Isa::Scalar: return "scalar";
-        case Isa::Generic: return "generic";
-        case Isa::X86V3: return "x86-64-v3";
-        case Isa::X86V4: return "x86-64-v4";
+        case Isa::Auto:
+            return "auto";
+        case Isa::Scalar:
+            return "scalar";
+        case Isa::Generic:
+            return "generic";
+        case Isa::X86V3:
+            return "x86-64-v3";
+        case Isa::X86V4:
+            return "x86-64-v4";
     }
     return "?";
 }

@@ -95,8 +95,7 @@ Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
                         const int32_t e = a * A + b;
                         site_ptab[static_cast<size_t>(t) * static_cast<size_t>(PS) + static_cast<size_t>(e)] =
                             static_cast<T>(theta[ti]);
-                        if (pair_small)
-                            slot_theta[static_cast<size_t>((small ? n_rows * A : 0) + t * A * A + e)] = ti;
+                        if (pair_small) slot_theta[static_cast<size_t>((small ? n_rows * A : 0) + t * A * A + e)] = ti;
                     }
                 if (strand == 0) ptab_theta[static_cast<size_t>(t)] = base;
             }
@@ -167,8 +166,8 @@ Plan<T>::Plan(const Model& m, const double* theta) : model(&m) {
         kin_kappa.resize(static_cast<size_t>(E));
         for (int32_t e = 0; e < E; ++e) {
             const size_t ue = static_cast<size_t>(e);
-            kin_kappa[ue] = static_cast<T>(k.edge_kappa_param[ue] >= 0 ? theta[k.edge_kappa_param[ue]]
-                                                                         : k.edge_kappa_const[ue]);
+            kin_kappa[ue] =
+                static_cast<T>(k.edge_kappa_param[ue] >= 0 ? theta[k.edge_kappa_param[ue]] : k.edge_kappa_const[ue]);
         }
         kin_e_coef.assign(k.e_coef.begin(), k.e_coef.end());
         kin_occ.resize(static_cast<size_t>(k.n_states));

@@ -124,8 +124,16 @@ int main() {
     ex.isa = Isa::Auto;
 
     // central differences along a few coordinates of every block
-    const int64_t probe[] = {0, 5, crp.eps_offset, rnap.e_offset + 17, rnap.eps_offset, dGI, m.meas.offset,
-                             m.meas.offset + Y + 3, m.meas.offset + Y + Y * K + 2, p - 1};
+    const int64_t probe[] = {0,
+                             5,
+                             crp.eps_offset,
+                             rnap.e_offset + 17,
+                             rnap.eps_offset,
+                             dGI,
+                             m.meas.offset,
+                             m.meas.offset + Y + 3,
+                             m.meas.offset + Y + Y * K + 2,
+                             p - 1};
     loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g1.data(), nullptr);
     for (int64_t j : probe) {
         const double h = 1e-6;

@@ -7,7 +7,7 @@
 namespace cisreg {
 
 class InputError : public std::invalid_argument {
-public:
+  public:
     explicit InputError(const std::string& what) : std::invalid_argument(what) {}
 };
 

@@ -45,10 +45,10 @@ struct Site {
 
 struct SiteModel {
     int32_t alphabet_size = 4;
-    int32_t length = 0;                    // sequence length
+    int32_t length = 0;  // sequence length
     std::vector<Site> sites;
-    std::vector<int32_t> pair_i, pair_j;   // motif positions of the pair terms
-    std::vector<uint8_t> complement;       // [A] complement code of each letter, empty if none
+    std::vector<int32_t> pair_i, pair_j;  // motif positions of the pair terms
+    std::vector<uint8_t> complement;      // [A] complement code of each letter, empty if none
 
     int32_t n_sites() const { return static_cast<int32_t>(sites.size()); }
     // per-row weights of the placements of sliding sites (residuals of the forward pass)
@@ -64,17 +64,17 @@ struct SiteModel {
 // kinetic models: a spanning tree times the rate that carries the flux).
 // alpha_n = act_const_n + theta[act_param_n] (if >= 0); t_sat = theta[tsat_param] or tsat_const.
 struct Network {
-    std::vector<int32_t> a_ptr;   // [n_nodes + 1] CSR of A (nodes x sites)
-    std::vector<int32_t> a_site;  // [nnz]
-    std::vector<double> a_coef;   // [nnz]
-    std::vector<double> b_const;  // [n_nodes]
-    std::vector<int32_t> b_ptr;   // [n_nodes + 1]
-    std::vector<int64_t> b_param; // [nnz_b]
-    std::vector<double> b_coef;   // [nnz_b]
+    std::vector<int32_t> a_ptr;       // [n_nodes + 1] CSR of A (nodes x sites)
+    std::vector<int32_t> a_site;      // [nnz]
+    std::vector<double> a_coef;       // [nnz]
+    std::vector<double> b_const;      // [n_nodes]
+    std::vector<int32_t> b_ptr;       // [n_nodes + 1]
+    std::vector<int64_t> b_param;     // [nnz_b]
+    std::vector<double> b_coef;       // [nnz_b]
     std::vector<int32_t> node_state;  // [n_nodes]: state, or -1 (numerator only)
     int32_t n_states = 0;
-    std::vector<double> act_const;    // [n_nodes]
-    std::vector<int64_t> act_param;   // [n_nodes], -1 when fixed
+    std::vector<double> act_const;   // [n_nodes]
+    std::vector<int64_t> act_param;  // [n_nodes], -1 when fixed
     int64_t tsat_param = -1;
     double tsat_const = 1.0;
 
@@ -97,9 +97,9 @@ struct KineticNet {
     std::vector<int32_t> e_ptr;               // [E + 1] CSR of (site, coefficient)
     std::vector<int32_t> e_site;
     std::vector<double> e_coef;
-    std::vector<double> occ_const;            // [n_states]
-    std::vector<int64_t> occ_param;           // [n_states], -1 = fixed
-    std::vector<int32_t> flux_edges;          // empty: occupancy activity
+    std::vector<double> occ_const;    // [n_states]
+    std::vector<int64_t> occ_param;   // [n_states], -1 = fixed
+    std::vector<int32_t> flux_edges;  // empty: occupancy activity
     int64_t tsat_param = -1;
     double tsat_const = 1.0;
 
@@ -117,14 +117,14 @@ enum class Link : int32_t { LogLinear = 0, Sigmoid = 1 };
 
 struct Measurement {
     MeasKind kind = MeasKind::SortSeq;
-    int32_t n_bins = 2;      // Y (SortSeq); 1 otherwise
-    int32_t hidden = 1;      // K hidden units (SortSeq, GE, Counts with the sigmoid link)
+    int32_t n_bins = 2;  // Y (SortSeq); 1 otherwise
+    int32_t hidden = 1;  // K hidden units (SortSeq, GE, Counts with the sigmoid link)
     Noise noise = Noise::Gaussian;
     int32_t het = 0;         // GE: order of the polynomial in yhat of log sigma (0: homoskedastic)
     int32_t replicates = 1;  // Counts: R
     Link link = Link::LogLinear;
     double pseudocount = 0.5;  // Counts: added to every input count
-    int64_t offset = 0;      // theta index of the first measurement parameter
+    int64_t offset = 0;        // theta index of the first measurement parameter
 
     // Parameters owned in theta, from `offset`:
     //   SortSeq: a[Y], b[Y*K], c[Y*K], d[Y*K]
@@ -133,18 +133,24 @@ struct Measurement {
     //            (LogLinear), or log_base, log_w[K], log_c[K], d[K] (Sigmoid)
     int64_t n_params() const {
         switch (kind) {
-            case MeasKind::SortSeq: return n_bins + 3LL * n_bins * hidden;
-            case MeasKind::GE: return 2 + 3LL * hidden + het + (noise == Noise::SkewT ? 2 : 0);
+            case MeasKind::SortSeq:
+                return n_bins + 3LL * n_bins * hidden;
+            case MeasKind::GE:
+                return 2 + 3LL * hidden + het + (noise == Noise::SkewT ? 2 : 0);
             case MeasKind::Counts:
-                return replicates * (noise == Noise::NegBin ? 2LL : 1LL) + (link == Link::LogLinear ? 1 : 1 + 3LL * hidden);
+                return replicates * (noise == Noise::NegBin ? 2LL : 1LL) +
+                       (link == Link::LogLinear ? 1 : 1 + 3LL * hidden);
         }
         return 0;
     }
     int64_t n_targets() const {
         switch (kind) {
-            case MeasKind::SortSeq: return n_bins;
-            case MeasKind::GE: return 2;
-            case MeasKind::Counts: return 2LL * replicates;
+            case MeasKind::SortSeq:
+                return n_bins;
+            case MeasKind::GE:
+                return 2;
+            case MeasKind::Counts:
+                return 2LL * replicates;
         }
         return 0;
     }

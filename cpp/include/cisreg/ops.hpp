@@ -18,7 +18,7 @@ struct SeqBatch {
     const uint8_t* codes = nullptr;  // [n, L]
     int64_t n = 0;
     int64_t L = 0;
-    const int64_t* rows = nullptr;   // [b] or nullptr
+    const int64_t* rows = nullptr;  // [b] or nullptr
     int64_t b = 0;
 
     int64_t row(int64_t i) const { return rows ? rows[i] : i; }
@@ -60,8 +60,7 @@ struct PhiOut {
 };
 
 // Forward pass: phi (and optional details) for each row of the batch.
-void phi_forward(const Model& m, const SeqBatch& batch, const double* theta /*[P]*/, const Exec& exec,
-                 PhiOut out);
+void phi_forward(const Model& m, const SeqBatch& batch, const double* theta /*[P]*/, const Exec& exec, PhiOut out);
 
 // Summed negative log-likelihood over the batch, each row weighted by weights[row] (all 1
 // if weights is null), and, if grad != nullptr, its gradient with respect to theta,

@@ -62,8 +62,8 @@ struct Ops;  // T: scalar type; U / Us: unsigned lanes / one unsigned lane; M: c
 template <class Tp, class UT>
 struct ScalarOps {
     using T = Tp;
-    using U = UT;   // unsigned integer lanes of T's width
-    using Us = UT;  // the scalar unsigned type of one lane
+    using U = UT;                                   // unsigned integer lanes of T's width
+    using Us = UT;                                  // the scalar unsigned type of one lane
     using I = typename std::make_signed<UT>::type;  // signed integer lanes (codes, indices)
     using M = bool;
     static constexpr int V = 1;

@@ -175,8 +175,8 @@ CISREG_HD R tanh_scaled(R v) {
         E = (f2 * 0.00022892663539235593 + 0.053382077015323263) * f2 + 1.0;
         B = f * ((f2 * 5.286682390363594e-06 + 0.004624790921597937) * f2 + 0.34657359027997264);
     } else {
-        E = f2 * 0.0480453014f + 1.0f;                             // 1 + (ln2)^2/10 f^2
-        B = f * (f2 * 0.00277520543f + 0.346573590f);              // (ln2/2) f + (ln2)^3/120 f^3
+        E = f2 * 0.0480453014f + 1.0f;                 // 1 + (ln2)^2/10 f^2
+        B = f * (f2 * 0.00277520543f + 0.346573590f);  // (ln2/2) f + (ln2)^3/120 f^3
     }
     const R s = O::from_bits((Us(C::kBias) << C::kMant) - (O::bits(t) << C::kMant));
     const R num = E + B, dif = E - B;
@@ -281,7 +281,7 @@ CISREG_HD R digamma(R x) {
     using T = typename O::T;
     const typename O::M small = x < T(10);
     const R xs = O::select(small, x, O::splat(T(1)));  // keeps the unused side finite
-    R num = O::splat(T(1)), den = xs;  // sum 1/(x+i) = num / den
+    R num = O::splat(T(1)), den = xs;                  // sum 1/(x+i) = num / den
     for (int i = 1; i < 10; ++i) {
         const R xi = xs + T(i);
         num = num * xi + den;

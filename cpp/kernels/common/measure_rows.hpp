@@ -206,18 +206,18 @@ CISREG_HD R ge_forward(const GeView<T>& v, R phi, R y, R dy, R wgt, R* scr) {
         const R q = math::exp(math::log(z * z + AB) * T(0.5));
         const R p = q + az;
         const R lq = math::log(q), lp = math::log(p);
-        const R lhi = lp - lq;                       // log(1 + |u|)
+        const R lhi = lp - lq;                                     // log(1 + |u|)
         const R llo = (zero - lq - lp) + math::log(O::splat(AB));  // log(1 - |u|)
         const auto pos = z >= T(0);
-        const R l1 = O::select(pos, lhi, llo), l2 = O::select(pos, llo, lhi);   // log(1 + u), log(1 - u)
-        const R i1 = math::exp(zero - l1), i2 = math::exp(zero - l2);           // 1 / (1 + u), 1 / (1 - u)
+        const R l1 = O::select(pos, lhi, llo), l2 = O::select(pos, llo, lhi);  // log(1 + u), log(1 - u)
+        const R i1 = math::exp(zero - l1), i2 = math::exp(zero - l2);          // 1 / (1 + u), 1 / (1 - u)
         nll = math::log(var) * T(0.5) + v.log_norm - l1 * (A + T(0.5)) - l2 * (B + T(0.5));
         const R k1 = i2 * (B + T(0.5)) - i1 * (A + T(0.5));
         const R iq3 = O::div(one, q * q * q);
-        const R dz = k1 * iq3 * AB;                  // d nll / d z
+        const R dz = k1 * iq3 * AB;  // d nll / d z
         dg = zero - dz * ise;
         dvar = ivar * T(0.5) - dz * r * ise * ivar * T(0.5);
-        const R du_dab = zero - z * iq3 * T(0.5);    // d u / d a = d u / d b at fixed z
+        const R du_dab = zero - z * iq3 * T(0.5);  // d u / d a = d u / d b at fixed z
         da = zero - l1 + k1 * du_dab + dz * v.dmode_da;
         db = zero - l2 + k1 * du_dab + dz * v.dmode_db;
     }

@@ -126,7 +126,8 @@ CISREG_HD void sites_vjp(const SitesView<T>& v, int nb_rt, const C* const* ct, c
                 for (int32_t p = 0; p < site.n_place; ++p) {
                     const int32_t pos = site.start + p + j;
                     if (sl)
-                        for (int b = 0; b < nb; ++b) g[b] = ddG[b][s] * resid[b][site.resid_begin + st * site.n_place + p];
+                        for (int b = 0; b < nb; ++b)
+                            g[b] = ddG[b][s] * resid[b][site.resid_begin + st * site.n_place + p];
                     else
                         for (int b = 0; b < nb; ++b) g[b] = ddG[b][s];
                     if (v.small) {

@@ -84,9 +84,11 @@ struct KinStage {
         const int32_t E = k.n_edges(), n = k.n_states;
         const double tsat = k.tsat_param >= 0 ? theta[k.tsat_param] : k.tsat_const;
         for (int32_t e = 0; e < E; ++e)
-            if (k.edge_kappa_param[static_cast<size_t>(e)] >= 0) grad[k.edge_kappa_param[static_cast<size_t>(e)]] += sums[e];
+            if (k.edge_kappa_param[static_cast<size_t>(e)] >= 0)
+                grad[k.edge_kappa_param[static_cast<size_t>(e)]] += sums[e];
         for (int32_t i = 0; i < n; ++i)
-            if (k.occ_param[static_cast<size_t>(i)] >= 0) grad[k.occ_param[static_cast<size_t>(i)]] += tsat * sums[E + i];
+            if (k.occ_param[static_cast<size_t>(i)] >= 0)
+                grad[k.occ_param[static_cast<size_t>(i)]] += tsat * sums[E + i];
         if (k.tsat_param >= 0) grad[k.tsat_param] += sums[E + n];
     }
 };

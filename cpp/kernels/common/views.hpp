@@ -21,25 +21,25 @@ constexpr int32_t kSmallTable = 32;
 
 template <class T>
 struct SitesView {
-    int32_t A = 4;        // alphabet size
-    int32_t L = 0;        // sequence length
-    int32_t S = 0;        // sites
-    int32_t n_resid = 0;  // per-row placement weights (sliding sites)
-    int32_t AS = 4;       // row stride of tab
-    int32_t PS = 16;      // row stride of ptab
-    bool small = true;        // single-position tables are small (A <= kSmallTable)
-    bool pair_small = true;   // pair tables are small (A * A <= kSmallTable)
+    int32_t A = 4;           // alphabet size
+    int32_t L = 0;           // sequence length
+    int32_t S = 0;           // sites
+    int32_t n_resid = 0;     // per-row placement weights (sliding sites)
+    int32_t AS = 4;          // row stride of tab
+    int32_t PS = 16;         // row stride of ptab
+    bool small = true;       // single-position tables are small (A <= kSmallTable)
+    bool pair_small = true;  // pair tables are small (A * A <= kSmallTable)
     int32_t n_rows = 0, n_ptabs = 0;
-    const Site* site = nullptr;       // [S]
-    const int32_t* row0 = nullptr;    // [S]
-    const int32_t* pair0 = nullptr;   // [S]
+    const Site* site = nullptr;        // [S]
+    const int32_t* row0 = nullptr;     // [S]
+    const int32_t* pair0 = nullptr;    // [S]
     const int32_t* pair_oi = nullptr;  // [n_ptabs]
     const int32_t* pair_oj = nullptr;
-    const T* tab = nullptr;   // [n_rows, AS]
-    const T* ptab = nullptr;  // [n_ptabs, PS]
+    const T* tab = nullptr;               // [n_rows, AS]
+    const T* ptab = nullptr;              // [n_ptabs, PS]
     const int64_t* row_theta = nullptr;   // [n_rows] theta index of entry 0 (large tables, strand 0)
     const int64_t* ptab_theta = nullptr;  // [n_ptabs]
-    const T* th = nullptr;    // theta in T [P] (offsets, biases)
+    const T* th = nullptr;                // theta in T [P] (offsets, biases)
     // accumulator slots of the lane gradient (small tables): row r letter a at r * A + a,
     // pair table t entry e at n_rows * A + t * A * A + e (if pair_small), then eps of each
     // site, then the bias of each sliding site's configurations (site_slot0[s] + config).
@@ -51,12 +51,12 @@ struct SitesView {
 template <class T>
 struct NetView {
     int32_t nn = 0, S = 0, K = 0;
-    bool flux = false;  // some node has state -1
+    bool flux = false;               // some node has state -1
     const int32_t* a_ptr = nullptr;  // [nn + 1]
     const int32_t* a_site = nullptr;
     const T* a_coef = nullptr;
-    const T* B = nullptr;      // [nn] b_n evaluated for this theta
-    const T* alpha = nullptr;  // [nn] activities for this theta
+    const T* B = nullptr;            // [nn] b_n evaluated for this theta
+    const T* alpha = nullptr;        // [nn] activities for this theta
     const int32_t* state = nullptr;  // [nn]
     T tsat = T(1);
 };
@@ -66,12 +66,12 @@ struct KinView {
     int32_t n = 0, E = 0, S = 0, n_flux = 0;
     const int32_t* src = nullptr;  // [E]
     const int32_t* dst = nullptr;
-    const T* kappa = nullptr;      // [E] log-rate constants for this theta
+    const T* kappa = nullptr;        // [E] log-rate constants for this theta
     const int32_t* e_ptr = nullptr;  // [E + 1]
     const int32_t* e_site = nullptr;
     const T* e_coef = nullptr;
-    const T* occ = nullptr;          // [n] occupancy activities for this theta
-    const int32_t* flux = nullptr;   // [n_flux]
+    const T* occ = nullptr;         // [n] occupancy activities for this theta
+    const int32_t* flux = nullptr;  // [n_flux]
     T tsat = T(1);
 };
 
@@ -128,11 +128,11 @@ struct CountsView {
     const T* nb_logr = nullptr;
     const T* nb_c0 = nullptr;
     const T* nb_c1 = nullptr;
-    T slope = T(1);                // LogLinear: e^log_slope
-    T base = T(1);                 // Sigmoid: e^log_base
-    const T* w = nullptr;          // [K] e^log_w
-    const T* c = nullptr;          // [K] e^log_c
-    const T* d = nullptr;          // [K]
+    T slope = T(1);        // LogLinear: e^log_slope
+    T base = T(1);         // Sigmoid: e^log_base
+    const T* w = nullptr;  // [K] e^log_w
+    const T* c = nullptr;  // [K] e^log_c
+    const T* d = nullptr;  // [K]
 };
 
 }  // namespace cisreg

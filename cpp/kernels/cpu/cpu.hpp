@@ -4,17 +4,17 @@
 #include "cisreg/ops.hpp"
 #include "src/plan.hpp"
 
-#define CISREG_DECLARE_CPU(NS)                                                                                       \
-    namespace cisreg::NS {                                                                                           \
-    template <class T>                                                                                               \
-    void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out);              \
-    template <class T>                                                                                               \
-    double loss_and_grad(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, const double* weights,      \
-                         const double* theta, const Exec& exec, double* grad, double* nll_rows);                   \
-    template <class T>                                                                                               \
-    void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* theta,               \
-                 const Exec& exec, double* grad);                                                                    \
-    int lanes(Precision p);                                                                                          \
+#define CISREG_DECLARE_CPU(NS)                                                                                         \
+    namespace cisreg::NS {                                                                                             \
+    template <class T>                                                                                                 \
+    void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out);                 \
+    template <class T>                                                                                                 \
+    double loss_and_grad(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, const double* weights,         \
+                         const double* theta, const Exec& exec, double* grad, double* nll_rows);                       \
+    template <class T>                                                                                                 \
+    void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* theta, const Exec& exec, \
+                 double* grad);                                                                                        \
+    int lanes(Precision p);                                                                                            \
     }
 
 CISREG_DECLARE_CPU(cpu_scalar)

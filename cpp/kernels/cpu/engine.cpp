@@ -205,9 +205,20 @@ struct Work {
     const typename MS::View& mv;
     int32_t L, S, NR, G, M, NT, SA, GA, MA, NW;
     Work(const Plan<T>& p, const typename MS::View& m)
-        : plan(p), sv(p.sites), gv(GP::view(p)), mv(m), L(p.sites.L), S(p.sites.S), NR(p.sites.n_resid),
-          G(GP::scratch(GP::view(p))), M(MS::scratch(m)), NT(MS::n_targets(m)), SA(p.sites.n_slots),
-          GA(GP::acc_size(GP::view(p))), MA(MS::acc_size(m)), NW((p.sites.L + W - 1) / W) {}
+        : plan(p),
+          sv(p.sites),
+          gv(GP::view(p)),
+          mv(m),
+          L(p.sites.L),
+          S(p.sites.S),
+          NR(p.sites.n_resid),
+          G(GP::scratch(GP::view(p))),
+          M(MS::scratch(m)),
+          NT(MS::n_targets(m)),
+          SA(p.sites.n_slots),
+          GA(GP::acc_size(GP::view(p))),
+          MA(MS::acc_size(m)),
+          NW((p.sites.L + W - 1) / W) {}
     size_t bytes() const {
         return kTile * (bytes_of<I>(L) + bytes_of<R>(S) * 2 + bytes_of<R>(NR) + bytes_of<R>(G) + bytes_of<R>(M) +
                         bytes_of<R>(NT)) +
@@ -406,11 +417,13 @@ struct Work {
             if (out.state_logp) {
                 GP::state_logp(gv, b.gs[0], lp);
                 for (int l = 0; l < nv; ++l)
-                    for (int32_t k = 0; k < K; ++k) out.state_logp[(i + l) * K + k] = static_cast<double>(O::lane(lp[k], l));
+                    for (int32_t k = 0; k < K; ++k)
+                        out.state_logp[(i + l) * K + k] = static_cast<double>(O::lane(lp[k], l));
             }
             for (int l = 0; l < nv; ++l) {
                 if (out.dG)
-                    for (int32_t s = 0; s < S; ++s) out.dG[(i + l) * S + s] = static_cast<double>(O::lane(b.dG[0][s], l));
+                    for (int32_t s = 0; s < S; ++s)
+                        out.dG[(i + l) * S + s] = static_cast<double>(O::lane(b.dG[0][s], l));
                 if (out.placements)
                     for (int32_t r = 0; r < NR; ++r)
                         out.placements[(i + l) * NR + r] = static_cast<double>(O::lane(b.res[0][r], l));
@@ -483,7 +496,8 @@ double with_measurement(const Plan<T>& plan, const SeqBatch& batch, const Target
                         const double* theta, const Exec& exec, double* grad, double* nll_rows) {
     switch (plan.model->meas.kind) {
         case MeasKind::SortSeq:
-            return run_loss<T, GP, stages::MpaStage<T>>(plan, plan.mpa, batch, tg, weights, theta, exec, grad, nll_rows);
+            return run_loss<T, GP, stages::MpaStage<T>>(plan, plan.mpa, batch, tg, weights, theta, exec, grad,
+                                                        nll_rows);
         case MeasKind::GE:
             return run_loss<T, GP, stages::GeStage<T>>(plan, plan.ge, batch, tg, weights, theta, exec, grad, nll_rows);
         case MeasKind::Counts:
@@ -547,17 +561,15 @@ void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, cons
                                                                     nullptr);
 }
 
-#define CISREG_INSTANTIATE(T)                                                                                     \
-    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                   \
+#define CISREG_INSTANTIATE(T)                                                                                       \
+    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                      \
     template double loss_and_grad<T>(const Plan<T>&, const SeqBatch&, const Targets&, const double*, const double*, \
-                                     const Exec&, double*, double*);                                             \
+                                     const Exec&, double*, double*);                                                \
     template void phi_vjp<T>(const Plan<T>&, const SeqBatch&, const double*, const double*, const Exec&, double*);
 CISREG_INSTANTIATE(float)
 CISREG_INSTANTIATE(double)
 #undef CISREG_INSTANTIATE
 
-int lanes(Precision p) {
-    return p == Precision::F32 ? Ops<lane_t<float>>::V : Ops<lane_t<double>>::V;
-}
+int lanes(Precision p) { return p == Precision::F32 ? Ops<lane_t<float>>::V : Ops<lane_t<double>>::V; }
 
 }  // namespace cisreg::CISREG_CPU_NS

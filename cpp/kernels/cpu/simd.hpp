@@ -27,12 +27,12 @@ constexpr int kBytes = 16;
 
 template <class T, int B>
 struct VecTypes;
-#define CISREG_VEC_TYPES(T, UT, IT, B)                                        \
-    template <>                                                               \
-    struct VecTypes<T, B> {                                                   \
-        typedef T R __attribute__((vector_size(B)));              \
-        typedef UT U __attribute__((vector_size(B)));             \
-        typedef IT I __attribute__((vector_size(B)));             \
+#define CISREG_VEC_TYPES(T, UT, IT, B)                \
+    template <>                                       \
+    struct VecTypes<T, B> {                           \
+        typedef T R __attribute__((vector_size(B)));  \
+        typedef UT U __attribute__((vector_size(B))); \
+        typedef IT I __attribute__((vector_size(B))); \
     };
 CISREG_VEC_TYPES(float, uint32_t, int32_t, 16)
 CISREG_VEC_TYPES(float, uint32_t, int32_t, 32)
@@ -54,12 +54,12 @@ template <class Rv>
 inline Rv vmax(Rv a, Rv b) {
     return a < b ? b : a;
 }
-#define CISREG_VMINMAX(T, B, NATIVE, MIN, MAX)                                                                  \
-    inline vec<T, B> vmin(vec<T, B> a, vec<T, B> b) {                                                            \
-        return reinterpret_cast<vec<T, B>>(MIN(reinterpret_cast<NATIVE>(a), reinterpret_cast<NATIVE>(b)));       \
-    }                                                                                                           \
-    inline vec<T, B> vmax(vec<T, B> a, vec<T, B> b) {                                                            \
-        return reinterpret_cast<vec<T, B>>(MAX(reinterpret_cast<NATIVE>(a), reinterpret_cast<NATIVE>(b)));       \
+#define CISREG_VMINMAX(T, B, NATIVE, MIN, MAX)                                                             \
+    inline vec<T, B> vmin(vec<T, B> a, vec<T, B> b) {                                                      \
+        return reinterpret_cast<vec<T, B>>(MIN(reinterpret_cast<NATIVE>(a), reinterpret_cast<NATIVE>(b))); \
+    }                                                                                                      \
+    inline vec<T, B> vmax(vec<T, B> a, vec<T, B> b) {                                                      \
+        return reinterpret_cast<vec<T, B>>(MAX(reinterpret_cast<NATIVE>(a), reinterpret_cast<NATIVE>(b))); \
     }
 #if defined(__SSE2__)
 CISREG_VMINMAX(float, 16, __m128, _mm_min_ps, _mm_max_ps)
@@ -177,9 +177,9 @@ inline Rv VecOps<Tp, UT, Rv, Uv, Iv>::div(Rv a, Rv b) {
 #endif
 }
 
-#define CISREG_VEC_OPS(T, UT, IT, B)                                                                       \
-    template <>                                                                                            \
-    struct Ops<simd::VecTypes<T, B>::R>                                                                    \
+#define CISREG_VEC_OPS(T, UT, IT, B)    \
+    template <>                         \
+    struct Ops<simd::VecTypes<T, B>::R> \
         : VecOps<T, UT, simd::VecTypes<T, B>::R, simd::VecTypes<T, B>::U, simd::VecTypes<T, B>::I> {};
 CISREG_VEC_OPS(float, uint32_t, int32_t, 16)
 CISREG_VEC_OPS(float, uint32_t, int32_t, 32)

@@ -41,7 +41,8 @@ DeviceInfo device_info(int device) {
         return info;
     }
     if (device < 0 || device >= info.count) {
-        info.error = "device " + std::to_string(device) + " does not exist (" + std::to_string(info.count) + " visible)";
+        info.error =
+            "device " + std::to_string(device) + " does not exist (" + std::to_string(info.count) + " visible)";
         return info;
     }
     cudaDeviceProp p;
@@ -68,8 +69,9 @@ DeviceInfo device_info(int device) {
 
 void require_device() {
     if (!available())
-        throw InputError("device='cuda': no CUDA device is visible (cisreg.cuda_available() is False); use "
-                         "device='cpu'");
+        throw InputError(
+            "device='cuda': no CUDA device is visible (cisreg.cuda_available() is False); use "
+            "device='cpu'");
 }
 
 namespace {
@@ -196,8 +198,8 @@ void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, c
     // the image holds the plan's values (built from this theta): phi needs no refresh
     DevBuf d_out, d_flags;
     const int64_t S = m.sites.n_sites(), K = m.n_states(), NR = m.sites.n_resid();
-    const int64_t cols = 1 + (out.dG ? S : 0) + (out.state_logp ? K : 0) + (out.logZ ? 1 : 0) +
-                         (out.placements ? NR : 0);
+    const int64_t cols =
+        1 + (out.dG ? S : 0) + (out.state_logp ? K : 0) + (out.logZ ? 1 : 0) + (out.placements ? NR : 0);
     const int64_t b = batch.b;
     const int64_t seg = std::max<int64_t>(1, kStageBytes / (batch.L + cols * 8));
     d_flags.reserve(8, "cudaMalloc (flags)");
@@ -220,8 +222,9 @@ void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, c
         eng.phi(st.dev, nullptr, nb, phi, dG, lp, lz, pl, d_flags.as<unsigned>(), s);
         const auto down = [&](double* host, const double* dev, int64_t per) {
             if (host)
-                check(cudaMemcpyAsync(host + p0 * per, dev, static_cast<size_t>(nb * per) * 8, cudaMemcpyDeviceToHost, s),
-                      "download of phi");
+                check(
+                    cudaMemcpyAsync(host + p0 * per, dev, static_cast<size_t>(nb * per) * 8, cudaMemcpyDeviceToHost, s),
+                    "download of phi");
         };
         down(out.phi, phi, 1);
         down(out.dG, dG, S);
@@ -251,10 +254,10 @@ void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, cons
     run_loss(plan, batch, tg, nullptr, theta, exec, grad, nullptr, true);
 }
 
-#define CISREG_INSTANTIATE(T)                                                                                     \
-    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                   \
+#define CISREG_INSTANTIATE(T)                                                                                       \
+    template void phi_forward<T>(const Plan<T>&, const SeqBatch&, const Exec&, const PhiOut&);                      \
     template double loss_and_grad<T>(const Plan<T>&, const SeqBatch&, const Targets&, const double*, const double*, \
-                                     const Exec&, double*, double*);                                             \
+                                     const Exec&, double*, double*);                                                \
     template void phi_vjp<T>(const Plan<T>&, const SeqBatch&, const double*, const double*, const Exec&, double*);
 CISREG_INSTANTIATE(float)
 CISREG_INSTANTIATE(double)

@@ -60,7 +60,7 @@ struct FlushMap {
     const int32_t* slot = nullptr;  // [nnz]
     const int32_t* cf = nullptr;    // [nnz]
     int64_t scatter_off = -1;
-    int32_t region_len = 0;         // length of one accumulator region (S)
+    int32_t region_len = 0;  // length of one accumulator region (S)
 };
 
 // Accumulator region of one warp (and of the reduced sums): [0] the loss, then the slots of
@@ -117,9 +117,12 @@ struct Recipe {
     CISREG_HD int64_t n_gp_items() const { return gp == GPKind::Network ? nn : (E > ks ? E : ks); }
     CISREG_HD int64_t n_meas_items() const {
         switch (meas.kind) {
-            case MeasKind::SortSeq: return int64_t{meas.n_bins} + int64_t{meas.n_bins} * meas.hidden;
-            case MeasKind::GE: return int64_t{meas.hidden} + meas.het;
-            case MeasKind::Counts: return int64_t{meas.replicates} + meas.hidden;
+            case MeasKind::SortSeq:
+                return int64_t{meas.n_bins} + int64_t{meas.n_bins} * meas.hidden;
+            case MeasKind::GE:
+                return int64_t{meas.hidden} + meas.het;
+            case MeasKind::Counts:
+                return int64_t{meas.replicates} + meas.hidden;
         }
         return 0;
     }
@@ -236,19 +239,29 @@ CISREG_HD void refresh_meas(const Recipe<T>& r, const double* theta, int64_t m) 
 
 CISREG_HD double coef_value(const CoefExpr& e, const double* theta) {
     switch (e.kind) {
-        case Coef::Const: return e.c;
-        case Coef::Theta: return theta[e.i];
-        case Coef::Exp: return ::exp(theta[e.i]);
-        case Coef::Exp2: return ::exp(theta[e.i]) * ::exp(theta[e.k]);
-        default: break;
+        case Coef::Const:
+            return e.c;
+        case Coef::Theta:
+            return theta[e.i];
+        case Coef::Exp:
+            return ::exp(theta[e.i]);
+        case Coef::Exp2:
+            return ::exp(theta[e.i]) * ::exp(theta[e.k]);
+        default:
+            break;
     }
     const SkewT st = skewt(::exp(theta[e.i]), ::exp(theta[e.k]));
     switch (e.kind) {
-        case Coef::SkewA: return st.a;
-        case Coef::SkewADa: return st.a * st.dlog_norm_da;
-        case Coef::SkewB: return st.b;
-        case Coef::SkewBDb: return st.b * st.dlog_norm_db;
-        default: return 0.0;
+        case Coef::SkewA:
+            return st.a;
+        case Coef::SkewADa:
+            return st.a * st.dlog_norm_da;
+        case Coef::SkewB:
+            return st.b;
+        case Coef::SkewBDb:
+            return st.b * st.dlog_norm_db;
+        default:
+            return 0.0;
     }
 }
 
@@ -287,8 +300,8 @@ CISREG_HD void refresh_item(const Recipe<T>& r, const double* theta, int64_t idx
             r.net_alpha[n] = static_cast<T>(a);
         } else {
             if (idx < r.E)
-                r.kin_kappa[idx] = static_cast<T>(r.kappa_param[idx] >= 0 ? theta[r.kappa_param[idx]]
-                                                                          : r.kappa_const[idx]);
+                r.kin_kappa[idx] =
+                    static_cast<T>(r.kappa_param[idx] >= 0 ? theta[r.kappa_param[idx]] : r.kappa_const[idx]);
             if (idx < r.ks) {
                 double a = r.occ_const[idx];
                 if (r.occ_param[idx] >= 0) a += theta[r.occ_param[idx]];

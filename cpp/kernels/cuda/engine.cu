@@ -8,8 +8,8 @@
 namespace cisreg::cuda {
 
 void fail(cudaError_t e, const char* what) {
-    std::string msg = std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" +
-                      cudaGetErrorString(e) + ")";
+    std::string msg =
+        std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
     if (e == cudaErrorMemoryAllocation)
         msg += "; the device is out of memory: use smaller batches, float32, or keep the data in host memory";
     cudaGetLastError();  // clear a sticky launch error where possible
@@ -78,9 +78,12 @@ template <class T>
 int Engine<T>::ms_index(bool cot) const {
     if (cot) return 3;
     switch (m_->meas.kind) {
-        case MeasKind::SortSeq: return 0;
-        case MeasKind::GE: return 1;
-        case MeasKind::Counts: return 2;
+        case MeasKind::SortSeq:
+            return 0;
+        case MeasKind::GE:
+            return 1;
+        case MeasKind::Counts:
+            return 2;
     }
     return 0;
 }
@@ -96,8 +99,8 @@ void Engine<T>::refresh(const double* theta, cudaStream_t s) {
 template <class T>
 int64_t Engine<T>::loss_thread_bytes(bool cot) const {
     const RowSizes& z = meta_.rows();
-    const int64_t words = 2 * at_least1(z.S) + at_least1(z.NR) + at_least1(z.G) +
-                          at_least1(cot ? z.M_cot : z.M_meas) + at_least1(cot ? z.NT_cot : z.NT_meas);
+    const int64_t words = 2 * at_least1(z.S) + at_least1(z.NR) + at_least1(z.G) + at_least1(cot ? z.M_cot : z.M_meas) +
+                          at_least1(cot ? z.NT_cot : z.NT_meas);
     return codes_bytes_ + r16(words * static_cast<int64_t>(sizeof(T)));
 }
 
@@ -168,8 +171,7 @@ void Engine<T>::loss_part(const DevData& d, const int64_t* rows, int64_t b, cons
 }
 
 template <class T>
-void Engine<T>::loss_finish(const Split& sp, bool grad, bool cot, double* grad_dev, DevResult* res,
-                            cudaStream_t s) {
+void Engine<T>::loss_finish(const Split& sp, bool grad, bool cot, double* grad_dev, DevResult* res, cudaStream_t s) {
     const int32_t RL = grad ? meta_.region(cot).len : 1;
     const int64_t P = m_->n_params;
     sums_.reserve(static_cast<size_t>(RL) * 8, "cudaMalloc (sums)");
@@ -182,7 +184,7 @@ void Engine<T>::loss_finish(const Split& sp, bool grad, bool cot, double* grad_d
         reduce_groups<<<g1, 128, 0, s>>>(wacc_.as<double>(), sp.W, RL, kGroup, part_.as<double>());
         check(cudaGetLastError(), "launch of the reduction");
         reduce_final<<<static_cast<unsigned>(cdiv(RL, 128)), 128, 0, s>>>(part_.as<double>(), G, RL,
-                                                                            sums_.as<double>());
+                                                                          sums_.as<double>());
         check(cudaGetLastError(), "launch of the reduction");
     }
     const int64_t threads = grad ? std::max<int64_t>(P, 1) : 1;

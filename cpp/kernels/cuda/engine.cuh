@@ -24,7 +24,7 @@ constexpr int64_t kGroup = 64;  // warps per group of the first reduction level
 
 template <class T>
 class Engine {
-public:
+  public:
     // Builds the image of m from its plan p (any theta) and uploads it to the current device.
     // m must outlive the engine.
     Engine(const Model& m, const Plan<T>& p);
@@ -41,14 +41,13 @@ public:
     Split split(int64_t b, bool grad, bool cot) const;
     // Positions [0, b) of d (through rows, or rows = null) are warps w0 .. of split sp
     // (b a multiple of sp.rpw unless it ends the batch). nll_rows [b] (device) optional.
-    void loss_part(const DevData& d, const int64_t* rows, int64_t b, const Split& sp, int64_t w0, bool grad,
-                   bool cot, int32_t nonneg_from, int32_t positive_to, double* nll_rows, DevResult* res,
-                   cudaStream_t s);
+    void loss_part(const DevData& d, const int64_t* rows, int64_t b, const Split& sp, int64_t w0, bool grad, bool cot,
+                   int32_t nonneg_from, int32_t positive_to, double* nll_rows, DevResult* res, cudaStream_t s);
     // Reduce the warps' regions, write res->loss and (if grad_dev) the gradient [P].
     void loss_finish(const Split& sp, bool grad, bool cot, double* grad_dev, DevResult* res, cudaStream_t s);
     // The whole batch in one launch (data on the device): zeroes res first.
-    void loss(const DevData& d, const int64_t* rows, int64_t b, bool grad, bool cot, double* grad_dev,
-              double* nll_rows, DevResult* res, cudaStream_t s);
+    void loss(const DevData& d, const int64_t* rows, int64_t b, bool grad, bool cot, double* grad_dev, double* nll_rows,
+              DevResult* res, cudaStream_t s);
 
     // phi [b] (and details, each optional) of positions [0, b) into device arrays.
     void phi(const DevData& d, const int64_t* rows, int64_t b, double* phi, double* dG, double* logp, double* logZ,
@@ -56,7 +55,7 @@ public:
 
     int64_t loss_thread_bytes(bool cot) const;
 
-private:
+  private:
     const Model* m_;
     Image<T> meta_;
     DevBuf img_, wacc_, part_, sums_, arena_;

@@ -135,7 +135,8 @@ void Image<T>::build_flush(bool cot, std::vector<int32_t>& ptr, std::vector<int3
             if (k.edge_kappa_param[static_cast<size_t>(e)] >= 0)
                 put(k.edge_kappa_param[static_cast<size_t>(e)], rg.gp0 + e, one);
         for (int32_t i = 0; i < n; ++i)
-            if (k.occ_param[static_cast<size_t>(i)] >= 0) put(k.occ_param[static_cast<size_t>(i)], rg.gp0 + E + i, tsat);
+            if (k.occ_param[static_cast<size_t>(i)] >= 0)
+                put(k.occ_param[static_cast<size_t>(i)], rg.gp0 + E + i, tsat);
         if (k.tsat_param >= 0) put(k.tsat_param, rg.gp0 + E + n, one);
     }
     // measurement
@@ -147,7 +148,7 @@ void Image<T>::build_flush(bool cot, std::vector<int32_t>& ptr, std::vector<int3
             for (int32_t y = 0; y < Y; ++y) put(o + y, s0 + y, one);
             for (int32_t j = 0; j < J; ++j) {
                 const int64_t s = s0 + Y + 3 * j, b = o + Y + j;
-                put(o + Y + j, s, one);                // b
+                put(o + Y + j, s, one);                    // b
                 put(o + Y + 2 * J + j, s + 1, ctheta(b));  // d
                 put(o + Y + J + j, s + 2, ctheta(b));      // c
             }
@@ -516,8 +517,8 @@ std::string check_t(const Model& m, const double* theta0, const double* theta1) 
     const GeView<T>& g = v.ge;
     const GeView<T>& g1 = p1.ge;
     if (m.meas.kind == MeasKind::GE) {
-        const char* names[] = {"ge.a", "ge.log_sigma", "ge.sa", "ge.sb", "ge.log_norm", "ge.mode", "ge.dmode_da",
-                               "ge.dmode_db"};
+        const char* names[] = {"ge.a",        "ge.log_sigma", "ge.sa",       "ge.sb",
+                               "ge.log_norm", "ge.mode",      "ge.dmode_da", "ge.dmode_db"};
         const T got[] = {g.a, g.log_sigma, g.sa, g.sb, g.log_norm, g.mode, g.dmode_da, g.dmode_db};
         const T want[] = {g1.a, g1.log_sigma, g1.sa, g1.sb, g1.log_norm, g1.mode, g1.dmode_da, g1.dmode_db};
         for (int i = 0; i < 8; ++i)
@@ -571,7 +572,8 @@ std::string check_t(const Model& m, const double* theta0, const double* theta1) 
             const double got = flush_grad(f, r.coef, S.data(), j);
             if (!(std::fabs(got - want[static_cast<size_t>(j)]) <= 1e-13 * scale))
                 return std::string(cot ? "cotangent" : "measurement") + " flush: grad[" + std::to_string(j) +
-                       "] = " + std::to_string(got) + ", the stages give " + std::to_string(want[static_cast<size_t>(j)]);
+                       "] = " + std::to_string(got) + ", the stages give " +
+                       std::to_string(want[static_cast<size_t>(j)]);
         }
     }
     return "";

@@ -15,20 +15,20 @@ namespace cisreg::cuda {
 
 // Per-row sizes of the kernels' scratch (in units of T unless noted) and accumulators.
 struct RowSizes {
-    int32_t L = 0;       // sequence length (codes, int32 each)
-    int32_t A = 4;       // alphabet size
-    int32_t S = 0;       // sites: dG, ddG
-    int32_t NR = 0;      // placement weights
-    int32_t G = 0;       // G-P map scratch
-    int32_t K = 0;       // states (phi details)
-    int32_t M_meas = 0;  // measurement scratch
-    int32_t NT_meas = 0; // target columns
+    int32_t L = 0;        // sequence length (codes, int32 each)
+    int32_t A = 4;        // alphabet size
+    int32_t S = 0;        // sites: dG, ddG
+    int32_t NR = 0;       // placement weights
+    int32_t G = 0;        // G-P map scratch
+    int32_t K = 0;        // states (phi details)
+    int32_t M_meas = 0;   // measurement scratch
+    int32_t NT_meas = 0;  // target columns
     int32_t M_cot = 1, NT_cot = 1;
 };
 
 template <class T>
 class Image {
-public:
+  public:
     // Lays out the image of model m from a plan p of it (any theta). m and p must outlive fill().
     Image(const Model& m, const Plan<T>& p);
 
@@ -45,7 +45,7 @@ public:
     bool has_scatter() const { return scatter_; }
     // Whether the model's layer 1 has tables read through per-lane scatter.
 
-private:
+  private:
     struct Item {
         const void* src;
         size_t bytes;

@@ -47,11 +47,11 @@ struct DevResult {
 struct DevData {
     const uint8_t* codes = nullptr;  // [n, L]
     int64_t L = 0;
-    const double* tg64 = nullptr;    // [n or b, cols] (one of the two, or neither for phi)
+    const double* tg64 = nullptr;  // [n or b, cols] (one of the two, or neither for phi)
     const float* tg32 = nullptr;
     int32_t cols = 0;
-    bool by_position = false;        // targets indexed by batch position, not by row
-    const double* weights = nullptr; // [n] or null
+    bool by_position = false;         // targets indexed by batch position, not by row
+    const double* weights = nullptr;  // [n] or null
 };
 
 template <class T>
@@ -65,16 +65,16 @@ struct LossArgs {
     int64_t n_warps = 0;            // warps of this launch
     int32_t region_len = 1;         // RL: 1 without gradient
     RegionLayout reg;
-    bool smem = false;              // regions in shared memory
-    double* wacc = nullptr;         // [W, RL]
-    unsigned char* arena = nullptr; // per-thread scratch of the launch's warps
+    bool smem = false;               // regions in shared memory
+    double* wacc = nullptr;          // [W, RL]
+    unsigned char* arena = nullptr;  // per-thread scratch of the launch's warps
     int64_t thread_bytes = 0;
     // per-thread scratch: codes int32 [L] at 0, then T arrays at these element offsets
     int64_t codes_bytes = 0;
     int32_t o_ddG = 0, o_res = 0, o_gs = 0, o_ms = 0, o_y = 0;
     int32_t L = 0, A = 4, NT = 0;
     int32_t nonneg_from = 0, positive_to = 0;  // target checks (ops.hpp check_targets)
-    double* nll_rows = nullptr;     // [b] or null
+    double* nll_rows = nullptr;                // [b] or null
     unsigned* flags = nullptr;
 };
 

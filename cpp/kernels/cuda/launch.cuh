@@ -46,8 +46,8 @@ void launch_phi(const PhiArgs<T>& a, int64_t threads, cudaStream_t s) {
 
 }  // namespace cisreg::cuda
 
-#define CISREG_CUDA_LAUNCHERS(T, GP)                                                                   \
-    namespace cisreg::cuda {                                                                           \
-    template void launch_loss<T, GP>(int, bool, const LossArgs<T>&, int, size_t, cudaStream_t);        \
-    template void launch_phi<T, GP>(const PhiArgs<T>&, int64_t, cudaStream_t);                         \
+#define CISREG_CUDA_LAUNCHERS(T, GP)                                                            \
+    namespace cisreg::cuda {                                                                    \
+    template void launch_loss<T, GP>(int, bool, const LossArgs<T>&, int, size_t, cudaStream_t); \
+    template void launch_phi<T, GP>(const PhiArgs<T>&, int64_t, cudaStream_t);                  \
     }

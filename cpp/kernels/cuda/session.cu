@@ -262,9 +262,9 @@ double Session::loss_and_grad(int slot, int64_t offset, int64_t count, double* g
     s.refresh();
     s.loss(d, r, count, grad != nullptr, nll_rows ? s.nll.as<double>() : nullptr);
     if (grad)
-        check(cudaMemcpyAsync(grad, s.grad.as<void>(), static_cast<size_t>(s.P()) * 8, cudaMemcpyDeviceToHost,
-                              s.stream),
-              "download of the gradient");
+        check(
+            cudaMemcpyAsync(grad, s.grad.as<void>(), static_cast<size_t>(s.P()) * 8, cudaMemcpyDeviceToHost, s.stream),
+            "download of the gradient");
     if (nll_rows)
         check(cudaMemcpyAsync(nll_rows, s.nll.as<void>(), static_cast<size_t>(count) * 8, cudaMemcpyDeviceToHost,
                               s.stream),
@@ -317,8 +317,7 @@ void Session::phi(int slot, int64_t offset, int64_t count, const PhiOut& o) {
     if (f & kBadCodes) throw InputError("codes: a code outside the alphabet was found on the device");
 }
 
-void Session::adam_configure(double lr, double beta1, double beta2, double eps, const double* l2,
-                             const uint8_t* mask) {
+void Session::adam_configure(double lr, double beta1, double beta2, double eps, const double* l2, const uint8_t* mask) {
     Impl& s = *impl_;
     if (!(lr > 0)) throw InputError("learning_rate must be positive");
     DeviceScope scope(s.device);

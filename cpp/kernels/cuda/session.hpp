@@ -18,15 +18,15 @@
 namespace cisreg::cuda {
 
 struct DeviceInfo {
-    bool built = false;      // this build has the CUDA back end
-    int count = 0;           // devices visible
-    int device = -1;         // the one described below
+    bool built = false;  // this build has the CUDA back end
+    int count = 0;       // devices visible
+    int device = -1;     // the one described below
     std::string name;
     int cc_major = 0, cc_minor = 0;
     int sm_count = 0;
     int64_t total_bytes = 0, free_bytes = 0;
     int runtime_version = 0, driver_version = 0;
-    std::string error;       // why no device is usable, if none is
+    std::string error;  // why no device is usable, if none is
 };
 DeviceInfo device_info(int device);
 
@@ -43,7 +43,7 @@ struct StepResult {
 enum class Residency : int32_t { Auto = 0, Device = 1, Host = 2 };
 
 class Session {
-public:
+  public:
     // codes [n, L] uint8; targets [n, cols] (exactly one of tg64 / tg32); weights [n] or null.
     // The arrays are copied (Residency Device) or pinned and read in place (Host): in the
     // latter case they must stay alive and unchanged while the session exists.
@@ -87,7 +87,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

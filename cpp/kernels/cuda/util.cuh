@@ -16,7 +16,7 @@ inline void check(cudaError_t e, const char* what) {
 
 // Device memory, grow-only (never shrinks; contents are not kept when it grows).
 class DevBuf {
-public:
+  public:
     DevBuf() = default;
     ~DevBuf() { release(); }
     DevBuf(const DevBuf&) = delete;
@@ -40,7 +40,7 @@ public:
         cap_ = 0;
     }
 
-private:
+  private:
     void* p_ = nullptr;
     size_t cap_ = 0;
 };
