@@ -70,6 +70,8 @@ def read_table(
     alphabet: str = "dna",
     seed: int = 0,
     split: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    dy_col: str = "dy",
+    aggregate: bool = True,
 ) -> Dataset:
     """Read a CSV or TSV table (optionally gzipped) into a :class:`Dataset`.
 
@@ -95,6 +97,16 @@ def read_table(
         Seed of the random split used when there is no ``set`` column.
     split : tuple of 3 floats, default (0.6, 0.2, 0.2)
         Training, validation and test fractions of that random split.
+    dy_col : str, default "dy"
+        Name of the optional per-row measurement error of ``y`` (finite,
+        > 0); it becomes ``Dataset.dy``.
+    aggregate : bool, default True
+        Aggregate rows with the same sequence (see :func:`from_dataframe`);
+        ``False`` keeps one row per table row (e.g. per-barcode MPRA rows;
+        the random split then still keeps each sequence in one set).
+
+    Every other column is kept in ``Dataset.extra`` (numbers as float64,
+    text as str) and numeric ones are read with ``Dataset.columns``.
 
     Returns
     -------
@@ -129,6 +141,8 @@ def read_table(
         source=source,
         read_as=read_as,
         stacklevel=3,
+        dy_col=dy_col,
+        aggregate=aggregate,
     )
 
 
