@@ -508,13 +508,13 @@ def test_dataset_is_frozen() -> None:
 
 
 def test_dataset_rejects_inconsistent_fields() -> None:
-    with pytest.raises(InputError, match="exactly one of counts and y"):
+    with pytest.raises(InputError, match="at most one of counts and y"):
         Dataset(
             x=np.array(["AC"]),
             codes=np.zeros((1, 2), dtype=np.uint8),
             alphabet="ACGT",
-            counts=None,
-            y=None,
+            counts=np.ones((1, 2)),
+            y=np.ones(1),
             split=np.zeros(1, dtype=np.int8),
             source="test",
         )
@@ -553,7 +553,10 @@ def test_missing_x_column_lists_columns(tmp_path: Path) -> None:
 
 def test_missing_measurement_columns(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no measurement columns.*ct_0.*'y'"):
-        read_table(write(tmp_path / "d.csv", "x,z\nAC,1\nGT,2\n"))
+        read_table(write(tmp_path / "d.csv", "x\nAC\nGT\n"))
+    ds = read_table(write(tmp_path / "t.csv", "x,z\nAC,1\nGT,2\n"))
+    assert ds.kind == "table"
+    np.testing.assert_array_equal(ds.columns(["z"])[:, 0], [1.0, 2.0])
 
 
 def test_both_measurement_kinds(tmp_path: Path) -> None:

@@ -24,7 +24,17 @@ except ImportError as err:  # pragma: no cover - only without a build
 from . import fit, simulate  # noqa: E402
 from ._version import __version__  # noqa: E402
 from ._threads import cuda_available, effective_n_threads  # noqa: E402
-from .data import Dataset, decode, encode, from_dataframe, load_example, read_sequences, read_table  # noqa: E402
+from .data import (  # noqa: E402
+    Dataset,
+    decode,
+    encode,
+    from_dataframe,
+    load_example,
+    read_barcodes,
+    read_fasta,
+    read_sequences,
+    read_table,
+)
 from .errors import DataWarning, InputError, ModelFileError  # noqa: E402
 from .fit.evaluate import evaluate  # noqa: E402
 from .fit.result import FitResult  # noqa: E402
@@ -36,7 +46,8 @@ from .variants import design, scan  # noqa: E402
 __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
     "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit", "from_dataframe",
-    "load", "load_example", "preset", "read_sequences", "read_spec", "read_table", "save", "scan", "simulate",
+    "load", "load_example", "preset", "read_barcodes", "read_fasta", "read_sequences", "read_spec",
+    "read_table", "save", "scan", "simulate",
     "spec_from_dict",
 ]
 

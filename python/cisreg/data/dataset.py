@@ -1,15 +1,18 @@
 """The :class:`Dataset`: a validated, encoded MPRA / sort-seq data set.
 
 The table schema is MAVE-NN's: a sequence column ``x``; measurements either as count
-columns ``ct_0 .. ct_{Y-1}`` (sort-seq bins) or as one continuous column ``y``; and an
-optional ``set`` column assigning each row to the training, validation or test set.
-Readers (:mod:`cisreg.data.readers`) and validation (:mod:`cisreg.data.validate`) build
+columns ``ct_0 .. ct_{Y-1}`` (sort-seq bins) or as one continuous column ``y`` (with an
+optional per-row error ``dy``); and an optional ``set`` column assigning each row to the
+training, validation or test set. Every other column (MPRA input/output counts such as
+``dna_1``, ``rna_1``, barcodes, annotations) is kept in ``Dataset.extra`` and read with
+:meth:`Dataset.columns`; a table with neither count columns nor ``y`` is a Dataset of kind
+``"table"``. Readers (:mod:`cisreg.data.readers`) and validation (:mod:`cisreg.data.validate`) build
 Datasets; nothing else does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,8 @@ from cisreg.errors import InputError
 __all__ = ["SPLIT_NAMES", "SET_VALUES", "Dataset"]
 
 SPLIT_NAMES: tuple[str, ...] = ("training", "validation", "test")
+
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 #: Accepted spellings (lower case) of the values of the ``set`` column.
 SET_VALUES: dict[str, int] = {
@@ -45,11 +50,12 @@ class Dataset:
     alphabet : str
         The letters in code order, ``"ACGT"`` or ``"ACGU"``.
     counts : numpy.ndarray or None
-        Sort-seq read counts, float64 [N, Y], C-contiguous, integer-valued,
-        non-negative, no row all zero; ``None`` for continuous data.
+        Sort-seq read counts, float64 [N, Y] (float32 in a memory-mapped store,
+        exact for counts below 2^24), C-contiguous, integer-valued,
+        non-negative, no row all zero; ``None`` for other data.
     y : numpy.ndarray or None
-        Continuous measurements, float64 [N], finite; ``None`` for sort-seq
-        data.
+        Continuous measurements, float64 [N] (or float32), finite; ``None``
+        for other data.
     split : numpy.ndarray
         int8 [N]: 0 = training, 1 = validation, 2 = test.
     source : str
@@ -57,6 +63,14 @@ class Dataset:
     notes : tuple of str
         Human-readable notes on what the loader changed (duplicates
         aggregated, lower case upper-cased, random split assigned, ...).
+    extra : dict of str to numpy.ndarray
+        Every other column of the table, aligned with the rows: numeric
+        columns as float64 [N] (float32 or float64 in a store; empty cells
+        NaN), others as object arrays of str [N]. Read numeric ones with
+        :meth:`columns`.
+    dy : numpy.ndarray or None
+        Per-row measurement error of ``y`` (a ``dy`` column), float64 [N],
+        finite and > 0; ``None`` when the table has none.
     """
 
     x: np.ndarray
@@ -67,6 +81,8 @@ class Dataset:
     split: np.ndarray
     source: str
     notes: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    dy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.codes.shape[0] if getattr(self.codes, "ndim", 0) == 2 else -1
@@ -75,19 +91,31 @@ class Dataset:
             problems.append("codes must be a uint8 array [N, L]")
         elif not self.codes.flags.c_contiguous:
             problems.append("codes must be C-contiguous")
-        if (self.counts is None) == (self.y is None):
-            problems.append("exactly one of counts and y must be given")
+        if self.counts is not None and self.y is not None:
+            problems.append("at most one of counts and y may be given")
         if self.counts is not None and (
-            self.counts.dtype != np.float64
+            self.counts.dtype not in _FLOATS
             or self.counts.ndim != 2
             or self.counts.shape[0] != n
             or not self.counts.flags.c_contiguous
         ):
             problems.append("counts must be a C-contiguous float64 array [N, Y]")
-        if self.y is not None and (
-            self.y.dtype != np.float64 or self.y.shape != (n,)
-        ):
-            problems.append("y must be a float64 array [N]")
+        for name in ("y", "dy"):
+            v = getattr(self, name)
+            if v is not None and (
+                getattr(v, "dtype", None) not in _FLOATS or v.shape != (n,)
+            ):
+                problems.append(f"{name} must be a float64 array [N]")
+        if self.dy is not None and self.y is None:
+            problems.append("dy needs y")
+        if not isinstance(self.extra, dict):
+            problems.append("extra must be a dict of column name -> array [N]")
+        else:
+            for name, v in self.extra.items():
+                if not isinstance(name, str) or np.shape(v) != (n,):
+                    problems.append(
+                        f"extra column {name!r} must be an array [N]"
+                    )
         if self.split.dtype != np.int8 or self.split.shape != (n,):
             problems.append("split must be an int8 array [N]")
         if np.shape(self.x) != (n,):
@@ -101,8 +129,70 @@ class Dataset:
 
     @property
     def kind(self) -> str:
-        """``"sortseq"`` for count data, ``"continuous"`` for ``y`` data."""
-        return "sortseq" if self.counts is not None else "continuous"
+        """``"sortseq"`` for count data, ``"continuous"`` for ``y`` data,
+        ``"table"`` for neither (e.g. MPRA input/output count columns, read
+        with :meth:`columns`)."""
+        if self.counts is not None:
+            return "sortseq"
+        return "continuous" if self.y is not None else "table"
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names :meth:`columns` accepts: ``y`` and ``dy`` when present, then
+        the numeric extra columns, in table order."""
+        names = [c for c in ("y", "dy") if getattr(self, c) is not None]
+        return names + [
+            k for k, v in self.extra.items() if _is_numeric(v)
+        ]
+
+    def columns(self, names: Any) -> np.ndarray:
+        """Return numeric columns as one float64 array.
+
+        Parameters
+        ----------
+        names : str or sequence of str
+            Column names: numeric extra columns of the table (e.g. MPRA
+            ``dna_1``, ``rna_1``), or ``"y"`` / ``"dy"``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 [N, len(names)], C-contiguous, a new array.
+
+        Raises
+        ------
+        InputError
+            Naming the missing or non-numeric column(s) and listing the
+            available ones.
+        """
+        if isinstance(names, str):
+            names = [names]
+        names = list(names)
+        missing = [c for c in names if self._column(c) is None]
+        if missing:
+            textual = [c for c in missing if c in self.extra]
+            what = (
+                f"column(s) {', '.join(map(repr, textual))} are not numeric"
+                if textual and len(textual) == len(missing)
+                else f"no column {', '.join(map(repr, missing))} in the data"
+            )
+            raise InputError(
+                f"{what}; numeric columns available: {self.column_names}"
+                + (f" (text columns: {sorted(k for k in self.extra if k not in self.column_names)})"
+                   if any(not _is_numeric(v) for v in self.extra.values()) else "")
+                + ". Rename the column in the table or in the model file",
+                source=self.source,
+            )
+        out = np.empty((self.n, len(names)), dtype=np.float64)
+        for j, c in enumerate(names):
+            out[:, j] = self._column(c)
+        return out
+
+    def _column(self, name: str) -> np.ndarray | None:
+        if name in ("y", "dy") and getattr(self, name) is not None:
+            return getattr(self, name)  # type: ignore[no-any-return]
+        v = self.extra.get(name)
+        return v if v is not None and _is_numeric(v) else None
 
     @property
     def n(self) -> int:
@@ -192,15 +282,24 @@ class Dataset:
             split=np.ascontiguousarray(self.split[idx]),
             source=self.source,
             notes=self.notes,
+            extra={k: v[idx] for k, v in self.extra.items()},
+            dy=None if self.dy is None else np.ascontiguousarray(self.dy[idx]),
         )
 
     def __repr__(self) -> str:
         what = (
-            f"n_bins={self.n_bins}" if self.counts is not None else "y"
+            f"n_bins={self.n_bins}" if self.counts is not None
+            else "y" if self.y is not None else "no y"
         )
+        if self.extra:
+            what += f", columns={list(self.extra)}"
         sizes = np.bincount(self.split, minlength=3)
         return (
             f"Dataset({self.kind}, n={self.n}, length={self.length}, {what}, "
             f"training/validation/test={sizes[0]}/{sizes[1]}/{sizes[2]}, "
             f"source={self.source!r})"
         )
+
+
+def _is_numeric(v: Any) -> bool:
+    return getattr(v, "dtype", np.dtype(object)).kind in "fiub"

@@ -30,6 +30,8 @@ def from_dataframe(
     seed: int = 0,
     split: tuple[float, float, float] = (0.6, 0.2, 0.2),
     source: str = "<DataFrame>",
+    dy_col: str = "dy",
+    aggregate: bool = True,
 ) -> Dataset:
     """Validate a table and turn it into a :class:`Dataset`.
 
@@ -39,9 +41,11 @@ def from_dataframe(
     Parameters
     ----------
     df : pandas.DataFrame
-        The table: a sequence column, count columns or a ``y`` column, and
-        optionally a ``set`` column (see :func:`read_table`).
-    x_col, y_col, count_prefix, set_col, alphabet, seed, split
+        The table: a sequence column, count columns or a ``y`` column (or
+        neither: a Dataset of kind ``"table"``), optionally a ``set`` column
+        and a ``dy`` column; every other column is kept in ``Dataset.extra``
+        (see :func:`read_table`).
+    x_col, y_col, count_prefix, set_col, alphabet, seed, split, dy_col, aggregate
         As in :func:`read_table`.
     source : str, default "<DataFrame>"
         Name used for the table in error messages and ``Dataset.source``.
@@ -58,15 +62,20 @@ def from_dataframe(
         consecutively from 0, or any value is invalid: a sequence (see
         :func:`~cisreg.data.encode`), a count (non-numeric, NaN, inf,
         negative, fractional, or all counts of a row zero), a ``y`` value
-        (non-numeric, NaN, inf) or a ``set`` value; also if fewer than two
-        unique sequences remain or no row is in the training set.
+        (non-numeric, NaN, inf), a ``dy`` value (also: not > 0) or a ``set``
+        value; also if fewer than two unique sequences remain or no row is in
+        the training set.
 
     Warns
     -----
     DataWarning
-        When duplicate sequences (after upper-casing) were aggregated: their
-        counts summed, or their ``y`` values averaged; the aggregated row keeps
-        the ``set`` value of the first occurrence.
+        When duplicate sequences (after upper-casing) were aggregated (unless
+        ``aggregate=False``): their counts summed, or their ``y`` values
+        averaged (``dy`` combined as the error of that mean,
+        ``sqrt(sum dy^2) / n``); extra columns: integer-valued numeric columns
+        summed (read counts), other numeric columns averaged, text columns
+        keep the first occurrence's value; the aggregated row keeps the
+        ``set`` value of the first occurrence.
 
     Notes
     -----
@@ -87,6 +96,8 @@ def from_dataframe(
         source=source,
         read_as=None,
         stacklevel=3,
+        dy_col=dy_col,
+        aggregate=aggregate,
     )
 
 
@@ -270,6 +281,8 @@ def _from_dataframe(
     source: str,
     read_as: str | None,
     stacklevel: int,
+    dy_col: str = "dy",
+    aggregate: bool = True,
 ) -> Dataset:
     if not isinstance(df, pd.DataFrame):
         raise InputError(
@@ -315,13 +328,25 @@ def _from_dataframe(
             "(drop the other columns)",
             source=source,
         )
-    if not count_cols and not has_y:
+    has_dy = dy_col in columns and dy_col != y_col
+    has_set = set_col in columns
+    known = {x_col, y_col, set_col, *count_cols} | ({dy_col} if has_dy else set())
+    extra_cols = [c for c in columns if c not in known]
+    if not count_cols and not has_y and not extra_cols:
         raise InputError(
             f"no measurement columns: expected sort-seq count columns "
             f"{count_prefix}0, {count_prefix}1, ... or a continuous column "
-            f"{y_col!r}; columns found: {columns}. Rename the columns or pass "
+            f"{y_col!r} (or any other columns, e.g. MPRA input/output counts); "
+            f"columns found: {columns}. Rename the columns or pass "
             "count_prefix= / y_col=",
             source=source,
+        )
+    if has_dy and not has_y:
+        raise InputError(
+            f"the table has a measurement-error column {dy_col!r} but no "
+            f"continuous column {y_col!r}; dy is the error of y - add y or "
+            "rename the column",
+            source=source, column=dy_col,
         )
 
     if len(df) == 0:
@@ -338,9 +363,10 @@ def _from_dataframe(
         values = _parse_numeric(df, [y_col], source, "y value")[:, 0]
         counts = None
     else:
-        counts = _parse_counts(df, count_cols, source)
+        counts = _parse_counts(df, count_cols, source) if count_cols else None
         values = None
-    has_set = set_col in columns
+    dy = _parse_dy(df, dy_col, source) if has_dy else None
+    extra = {c: _parse_extra(df[c]) for c in extra_cols}
     split_codes = _parse_set(df, set_col, source) if has_set else None
 
     notes: list[str] = []
@@ -356,32 +382,36 @@ def _from_dataframe(
     n_rows = len(x_all)
     inverse, uniques = pd.factorize(x_all, sort=False)
     n_unique = len(uniques)
-    if n_unique < n_rows:
+    groups = None
+    if n_unique < n_rows and not aggregate:
+        notes.append(
+            f"kept {n_rows - n_unique} rows whose sequence repeats an earlier "
+            "row (aggregate=False)"
+        )
+        x = x_all
+        groups = (inverse, n_unique)  # the random split goes by sequence
+        n_unique = n_rows if n_unique >= 2 else n_unique
+    elif n_unique < n_rows:
         _, first = np.unique(inverse, return_index=True)
         codes = np.ascontiguousarray(codes[first])
         x = x_all[first]
+        sizes = np.bincount(inverse, minlength=n_unique)
         if counts is not None:
-            agg = np.empty((n_unique, counts.shape[1]), dtype=np.float64)
-            for j in range(counts.shape[1]):  # loop over bins, not rows
-                agg[:, j] = np.bincount(
-                    inverse, weights=counts[:, j], minlength=n_unique
-                )
-            counts = agg
+            counts = _sum_by(inverse, counts, n_unique)
         if values is not None:
-            sizes = np.bincount(inverse, minlength=n_unique)
-            values = (
-                np.bincount(inverse, weights=values, minlength=n_unique)
-                / sizes
-            )
+            values = _sum_by(inverse, values[:, None], n_unique)[:, 0] / sizes
+        if dy is not None:
+            dy = np.sqrt(_sum_by(inverse, (dy * dy)[:, None], n_unique)[:, 0]) / sizes
+        how_extra = aggregate_columns(extra, inverse, first, n_unique)
         if split_codes is not None:
             split_codes = split_codes[first]
-        how = "summed their counts" if counts is not None else (
-            "averaged their y values"
+        how = "summed their counts; " if counts is not None else (
+            "averaged their y values; " if values is not None else ""
         )
         note = (
             f"aggregated {n_rows - n_unique} duplicate rows into "
-            f"{n_unique} unique sequences ({how}; each kept the set of its "
-            "first occurrence)"
+            f"{n_unique} unique sequences ({how}{how_extra}each kept the set "
+            "of its first occurrence)"
         )
         notes.append(note)
         warnings.warn(note, DataWarning, stacklevel=stacklevel)
@@ -395,6 +425,11 @@ def _from_dataframe(
             source=source,
         )
 
+    if split_codes is None and groups is not None:
+        split_codes = _random_split(groups[1], fracs, seed)[groups[0]]
+        notes.append(
+            "rows of the same sequence were put in the same set of the random split"
+        )
     if split_codes is None:
         split_codes = _random_split(n_unique, fracs, seed)
         notes.append(
@@ -423,4 +458,73 @@ def _from_dataframe(
         split=np.ascontiguousarray(split_codes, dtype=np.int8),
         source=source,
         notes=tuple(notes),
+        extra=extra,
+        dy=None if dy is None else np.ascontiguousarray(dy),
     )
+
+
+def _sum_by(inverse: np.ndarray, a: np.ndarray, n: int) -> np.ndarray:
+    """Column sums of a [N, k] per group (``inverse``: group of each row), [n, k]."""
+    out = np.empty((n, a.shape[1]), dtype=np.float64)
+    for j in range(a.shape[1]):  # loop over columns, not rows
+        out[:, j] = np.bincount(inverse, weights=a[:, j], minlength=n)
+    return out
+
+
+def aggregate_columns(
+    extra: dict[str, np.ndarray], inverse: np.ndarray, first: np.ndarray, n: int
+) -> str:
+    """Aggregate the extra columns of duplicate rows in place; describe how.
+
+    Integer-valued numeric columns (read counts) are summed, other numeric
+    columns averaged over the rows where they are not NaN, text columns keep
+    the value of the first occurrence.
+    """
+    summed, averaged, firsts = [], [], []
+    for name, v in list(extra.items()):
+        if v.dtype.kind == "f":
+            finite = np.isfinite(v)
+            if np.array_equal(v[finite], np.floor(v[finite])):
+                extra[name] = _sum_by(inverse, v[:, None], n)[:, 0]
+                summed.append(name)
+            else:
+                w = np.where(np.isnan(v), 0.0, v)
+                k = np.bincount(inverse, weights=(~np.isnan(v)).astype(np.float64), minlength=n)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    extra[name] = np.bincount(inverse, weights=w, minlength=n) / k
+                averaged.append(name)
+        else:
+            extra[name] = v[first]
+            firsts.append(name)
+    parts = []
+    for what, cols in (("summed", summed), ("averaged", averaged), ("kept the first", firsts)):
+        if cols:
+            parts.append(f"{what} {', '.join(cols)}; ")
+    return "".join(parts)
+
+
+def _parse_dy(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
+    dy = _parse_numeric(df, [col], source, "dy value")[:, 0]
+    bad = np.flatnonzero(dy <= 0)
+    if bad.size:
+        row = int(bad[0])
+        raise InputError(
+            f"the measurement error is {df[col].iloc[row]!r}, but it must be > 0 "
+            f"({bad.size} such row{'s' if bad.size > 1 else ''}); fix these "
+            "values or drop the column",
+            source=source, row=row, column=col,
+        )
+    return dy
+
+
+def _parse_extra(series: pd.Series) -> np.ndarray:
+    """A further column: float64 if every non-empty value is a number (empty: NaN),
+    else str (object) values."""
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return np.ascontiguousarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    text = series.astype(object).where(series.notna(), "")
+    parsed = pd.to_numeric(text.where(text.astype(str).str.strip() != "", np.nan), errors="coerce")
+    blank = text.astype(str).str.strip() == ""
+    if bool(blank.all()) or bool((parsed.isna() & ~blank).any()):
+        return text.astype(str).to_numpy(dtype=object)
+    return np.ascontiguousarray(parsed.to_numpy(dtype=np.float64))
