@@ -6,6 +6,11 @@ care about before running the experiment, or to test a fitting setup::
     truth = cisreg.Model(spec, theta_true)
     data = cisreg.simulate.sortseq(truth, n=20_000, wt="ACGT...", mutation_rate=0.1, rng=rng)
     result = cisreg.fit(data, spec)
+
+:func:`sortseq` sorts cells into fluorescence bins, :func:`continuous` adds Gaussian
+noise to phi, and :func:`counts` draws MPRA barcode counts (DNA / RNA reads per barcode
+and replicate) from a model with a ``"counts"`` measurement, using that measurement's own
+depths, link and noise model, so a fit of the same model file recovers the truth.
 """
 
 from __future__ import annotations
@@ -98,3 +103,110 @@ def _dataset(model: Model, codes: np.ndarray, cols: dict[str, np.ndarray], rng: 
     with warnings.catch_warnings():  # duplicate variants are expected in simulations; they get merged
         warnings.simplefilter("ignore", DataWarning)
         return from_dataframe(df, alphabet=model.alphabet, source="<simulated>")
+
+
+def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = None,
+           mutation_rate: float = 0.1, barcodes_per_variant: float = 3.0, dna_reads_per_barcode: float = 30.0,
+           library_sd: float = 0.5, per_barcode: bool = False,
+           split: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Dataset:
+    """MPRA barcode counts drawn from ``model``'s ``"counts"`` measurement.
+
+    Each of the ``n`` variants gets ``max(1, Poisson(barcodes_per_variant))`` barcodes;
+    each barcode an abundance ``exp(N(0, library_sd^2))`` in the plasmid library. For
+    replicate r, the barcode's input (DNA) reads are ``Poisson(dna_reads_per_barcode *
+    abundance)`` and its output (RNA) reads are Poisson or negative binomial (the model's
+    noise, with its per-replicate dispersion) with mean ``(input + pseudocount) *
+    exp(c_r) * g(phi)``: exactly the likelihood the model fits, with its parameters
+    ``counts.log_depth`` (c), the link g and, for ``"negbin"``, ``counts.log_dispersion``.
+
+    Parameters
+    ----------
+    model : Model
+        A model whose measurement is ``{"type": "counts", ...}``; its input / output
+        column names name the simulated columns.
+    n : int
+        Number of variants.
+    rng : numpy.random.Generator
+    wt, mutation_rate
+        A mutagenised library around ``wt`` (else uniformly random sequences).
+    barcodes_per_variant, dna_reads_per_barcode, library_sd
+        Library design: barcodes per variant (Poisson mean, at least 1), mean DNA reads
+        per barcode and the log-normal spread of barcode abundance.
+    per_barcode : bool, default False
+        Return one row per barcode (column ``barcode``; duplicate sequences kept, as
+        :func:`cisreg.read_barcodes` with ``aggregate=False`` gives) instead of one row
+        per variant with the counts of its barcodes summed. The ``set`` of a barcode is
+        that of its variant.
+    split : tuple of 3 floats
+        Training, validation and test fractions (drawn per variant; a sequence drawn
+        twice is in one set).
+
+    Returns
+    -------
+    Dataset
+        Kind ``"table"``, with the measurement's input and output columns.
+    """
+    from .models.measurement import Counts
+
+    meas = model.spec.measurement
+    if not isinstance(meas, Counts):
+        raise InputError(f"simulate.counts needs a model with a 'counts' measurement, not {meas.kind!r}")
+    if n < 2:
+        raise InputError(f"n must be at least 2, got {n}")
+    if barcodes_per_variant <= 0 or dna_reads_per_barcode <= 0 or library_sd < 0:
+        raise InputError("barcodes_per_variant and dna_reads_per_barcode must be > 0 and library_sd >= 0")
+    codes = (mutagenised_library(wt, n, mutation_rate, rng, model.alphabet) if wt is not None
+             else random_library(model.spec.length, n, rng, model.alphabet))
+    R = meas.replicates
+    phi = model.x_to_phi(codes)
+    # log of the expected output per input read at the replicates' mean depth: log g + mean(c)
+    yhat = meas.yhat(model, phi)
+    depth = np.asarray(model.layout.view(model.theta, "counts.log_depth"), dtype=np.float64)
+    nb = rng.poisson(barcodes_per_variant, size=n)
+    nb = np.maximum(nb, 1)
+    variant = np.repeat(np.arange(n), nb)
+    B = len(variant)
+    abundance = np.exp(rng.normal(0.0, library_sd, size=B)) if library_sd > 0 else np.ones(B)
+    dna = rng.poisson(dna_reads_per_barcode * abundance[:, None], size=(B, R)).astype(np.float64)
+    mu = (dna + meas.pseudocount) * np.exp(yhat[variant, None] + (depth - depth.mean())[None, :])
+    if meas.noise == "negbin":
+        rd = np.exp(-np.asarray(model.layout.view(model.theta, "counts.log_dispersion"), dtype=np.float64))
+        lam = rng.gamma(shape=np.broadcast_to(rd, mu.shape), scale=mu / rd[None, :])
+    else:
+        lam = mu
+    rna = rng.poisson(lam).astype(np.float64)
+    sets = _split(n, rng, split)
+    x = _decode(codes, model.alphabet)
+    _, first, inverse = np.unique(x, return_index=True, return_inverse=True)
+    sets = sets[first][inverse.ravel()]  # a variant drawn twice is in one set
+    cols: dict[str, np.ndarray] = {}
+    if per_barcode:
+        cols["barcode"] = np.array([f"bc{i}" for i in range(B)], dtype=object)
+        rows_x, rows_set = x[variant], sets[variant]
+        for r in range(R):
+            cols[meas.input[r]], cols[meas.output[r]] = dna[:, r], rna[:, r]
+    else:
+        rows_x, rows_set = x, sets
+        for r in range(R):
+            cols[meas.input[r]] = np.bincount(variant, weights=dna[:, r], minlength=n)
+            cols[meas.output[r]] = np.bincount(variant, weights=rna[:, r], minlength=n)
+    df = pd.DataFrame({"x": rows_x, **cols, "set": rows_set})
+    for c in meas.input + meas.output:
+        df[c] = df[c].astype(np.int64)
+    return _frame_to_dataset(df, model.alphabet, aggregate=not per_barcode)
+
+
+def _decode(codes: np.ndarray, alphabet: str) -> np.ndarray:
+    from .data.encode import decode
+
+    return decode(codes, alphabet)
+
+
+def _frame_to_dataset(df: pd.DataFrame, alphabet: str, aggregate: bool = True) -> Dataset:
+    import warnings
+
+    from .errors import DataWarning
+
+    with warnings.catch_warnings():  # duplicate variants are expected in simulations; they get merged
+        warnings.simplefilter("ignore", DataWarning)
+        return from_dataframe(df, alphabet=alphabet, source="<simulated>", aggregate=aggregate)
