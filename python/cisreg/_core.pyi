@@ -201,7 +201,7 @@ def cuda_available() -> bool:
     """
     Whether this build has the CUDA back end and a device is visible.
     """
-def cuda_device_info(device: typing.SupportsInt | typing.SupportsIndex = 0) -> dict:
+def cuda_device_info(device: typing.SupportsInt | typing.SupportsIndex = 0) -> dict[str, typing.Any]:
     """
     What the CUDA back end sees: whether it is built in, the devices visible and the properties of one.
     """

@@ -17,7 +17,7 @@ def effective_n_threads(n_threads: int | None = None) -> int:
     if not _core.has_openmp():
         return 1
     try:
-        ncpu = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+        ncpu = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         ncpu = os.cpu_count() or 1
     if n_threads is None:

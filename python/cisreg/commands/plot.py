@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             _note(args, f"no training curves: {d}/report.json is missing")
         else:
             save(P.training(report), "training")
-    rows = None
+    rows: Any = None
     if data is not None:
         import numpy as np
 

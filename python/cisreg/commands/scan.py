@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     what = f"{n1:,} single" + (f" and {len(df) - n1:,} double" if args.doubles else "")
     print(f"phi of the wild type: {df.attrs['phi_wt']:.6g}")
     if len(df):
-        best, worst = df.loc[df["dphi"].idxmax()], df.loc[df["dphi"].idxmin()]
+        import numpy as np
+
+        dphi = df["dphi"].to_numpy()
+        best, worst = df.iloc[int(np.argmax(dphi))], df.iloc[int(np.argmin(dphi))]
         print(f"largest increase: {best['mutations']} (dphi = {best['dphi']:+.4g}); largest decrease: "
               f"{worst['mutations']} (dphi = {worst['dphi']:+.4g})")
     print(f"wrote {what} mutants ({', '.join(df.columns)}) to {args.out}")

@@ -79,7 +79,7 @@ def read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) ->
                          source=src)
     if meta.get("spec") != spec.to_dict():
         raise InputError("the checkpoint was written for a different model specification", source=src)
-    old = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    old: dict[str, Any] = meta["settings"] if isinstance(meta.get("settings"), dict) else {}
     changed = [k for k in RESUME_FIXED if old.get(k, _RESUME_DEFAULTS.get(k)) != settings.get(k)]
     if changed:
         what = ", ".join("the data" if k == "data_sha256" else f"{k} ({old.get(k)!r} -> {settings.get(k)!r})"
@@ -101,7 +101,7 @@ def read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) ->
         if not isinstance(hist, dict) or set(hist) != {"train_nll", "val_nll"}:
             raise ValueError("history must hold train_nll and val_nll")
         history = {k: [float(x) for x in v] for k, v in hist.items()}
-        out = {"best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
+        out: dict[str, Any] = {"best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
                "epoch": int(meta["epoch"]), "restart": int(meta["restart"])}
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]  # validates the generator state
@@ -118,6 +118,7 @@ def read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) ->
         out["stopped"] = bool(meta.get("stopped", False))
         out["stop_reason"] = str(meta.get("stop_reason", "max_epochs"))
         finished = []
+        assert isinstance(fin, list)  # n_fin checked above
         for i, f in enumerate(fin):
             m = Model(spec, arrays["finished_theta"][i])
             h = {k: [float(x) for x in f["history"][k]] for k in ("train_nll", "val_nll")}

@@ -87,8 +87,8 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
     return tot, tot_reads
 
 
-def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
-                    checkpoint_dir, resume_state, on_epoch, done) -> FitResult:  # type: ignore[no-untyped-def]
+def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
+                    checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
     from .loop import _Stop, l2_vector
 
     meas = spec.measurement

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 import numpy as np
 
@@ -38,7 +41,7 @@ class _Stop(Exception):
 
 
 def fit(
-    data: Dataset,
+    data: Dataset | pd.DataFrame,
     model: Model | ModelSpec,
     *,
     epochs: int = DEFAULT_EPOCHS,
@@ -318,8 +321,8 @@ def _check_settings(epochs: int, batch_size: int, lr: float, l2: Any, patience: 
         raise InputError(f"l2 must be a number >= 0 or a dict of them by block kind or name, got {l2!r}")
 
 
-def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,
-             checkpoint_dir, resume_state, on_epoch, done, weights=None) -> FitResult:  # type: ignore[no-untyped-def]
+def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
+             checkpoint_dir, resume_state, on_epoch, done, weights=None) -> FitResult:
     meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)

@@ -77,6 +77,7 @@ exact comparison ``|v_j - v_i| <= eps_i - 1e-15``; digamma is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -207,7 +208,7 @@ def _fuzz(phi: np.ndarray, knn_fuzz: float, rng: np.random.Generator) -> np.ndar
 
 
 def _half_subsample_sd(
-    estimate_fn, n: int, n_subsamples: int, rng: np.random.Generator
+    estimate_fn: Any, n: int, n_subsamples: int, rng: np.random.Generator
 ) -> float:
     """MAVE-NN's uncertainty: sd over half-size subsamples divided by sqrt(2).
 
@@ -255,7 +256,8 @@ def digamma(x: float | np.ndarray) -> float | np.ndarray:
     out = _psi(xv)
     if xv.ndim == 0:
         return float(out)
-    return out
+    res: np.ndarray = out
+    return res
 
 
 # ---------------------------------------------------------------------------
@@ -1011,7 +1013,7 @@ def i_var_gaussian(
     y: np.ndarray,
     yhat: np.ndarray,
     sigma: float | np.ndarray,
-    **kwargs,
+    **kwargs: Any,
 ) -> tuple[float, float]:
     """Variational information (bits) under a Gaussian noise model.
 

@@ -266,7 +266,8 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
 
     def grad(th: np.ndarray) -> np.ndarray:
         g: np.ndarray = _core.loss_and_grad(model.core, data.codes, targets, th, train, nt, True)[1]
-        return g[idx] + lam[idx] * th[idx]
+        out: np.ndarray = g[idx] + lam[idx] * th[idx]
+        return out
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         th = theta.copy()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .model import Model, kT_in_kcal
 from .params import ParamLayout
 from .presets import PRESETS, preset
-from .spec import GE, Kinetic, ModelSpec, Site, SortSeq, State, Thermodynamic, Transition, read_spec, spec_from_dict
+from .measurement import GE, SortSeq
+from .spec import Kinetic, ModelSpec, Site, State, Thermodynamic, Transition, read_spec, spec_from_dict
 
 __all__ = ["GE", "Kinetic", "Model", "ModelSpec", "PRESETS", "ParamLayout", "Site", "SortSeq", "State",
            "Thermodynamic", "Transition", "kT_in_kcal", "preset", "read_spec", "spec_from_dict"]

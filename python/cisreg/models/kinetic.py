@@ -30,8 +30,8 @@ class TooManyTrees(Exception):
 
 def check_strongly_connected(n: int, edges: list[tuple[int, int]], names: tuple[str, ...]) -> None:
     """Raise ModelFileError unless every state can reach every other state."""
-    out = [[] for _ in range(n)]
-    inn = [[] for _ in range(n)]
+    out: list[list[int]] = [[] for _ in range(n)]
+    inn: list[list[int]] = [[] for _ in range(n)]
     for a, b in edges:
         out[a].append(b)
         inn[b].append(a)
@@ -118,7 +118,8 @@ def _edges(spec: ModelSpec, layout: ParamLayout) -> tuple[list[Edge], dict[str, 
     assert isinstance(k, Kinetic)
     sidx = {s.name: i for i, s in enumerate(spec.sites)}
     st = {name: i for i, name in enumerate(k.states)}
-    edges, by_name = [], {}
+    edges: list[Any] = []
+    by_name: dict[str, Any] = {}
     for t in k.transitions:
         if isinstance(t.rate, str):
             key = f"kappa.{t.rate}"

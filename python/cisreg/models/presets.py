@@ -58,7 +58,8 @@ def example_path(name: str) -> Path:
 
 
 def _example(name: str) -> dict[str, Any]:
-    return json.loads(example_path(name).read_text(encoding="utf-8"))
+    out: dict[str, Any] = json.loads(example_path(name).read_text(encoding="utf-8"))
+    return out
 
 
 PRESETS: dict[str, Any] = {"lac": LAC, "fold-bind": FOLD_BIND, **{k: _example for k in EXAMPLE_FILES}}

@@ -28,7 +28,9 @@ def add_site_params(spec: ModelSpec, layout: ParamLayout) -> tuple[list[_core.Si
     """Add every site's blocks to ``layout``; return the core sites and the model-wide
     pair lists and complement table (keyword arguments of ``_core.Model``)."""
     A = len(spec.alphabet)
-    sites, pair_i, pair_j = [], [], []
+    sites: list[_core.Site] = []
+    pair_i: list[int] = []
+    pair_j: list[int] = []
     resid = 0
     for s in spec.sites:
         e = layout.add(f"E.{s.name}", (s.width, A), "energy")

@@ -39,7 +39,7 @@ def require(logos: bool = False) -> Any:
     return matplotlib
 
 
-def new_figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+def new_figure(width: float, height: float, layout: Any = "constrained") -> Any:
     """A Figure that belongs to no pyplot state (width and height in inches)."""
     require()
     from matplotlib.figure import Figure

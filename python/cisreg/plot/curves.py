@@ -128,7 +128,7 @@ def training(source: Any, *, metrics: dict[str, Any] | None = None, path: str | 
                 and math.isfinite(test["I_pred_bits"]):
             ax.axhline(test["I_pred_bits"], color="0.2", ls="--", lw=1,
                        label=f"I_pred on the test rows: {test['I_pred_bits']:.3f} bits")
-        iv = np.concatenate([base[s] - n / _LN2 for s, n in (("training", train), ("validation", val))
+        iv = np.concatenate([base[s] - n / _LN2 for s, n in (("training", train), ("validation", val))  # type: ignore[operator]
                              if base[s] is not None])
         lo, hi = np.nanpercentile(iv, 5), np.nanmax(iv)
         if isinstance(test, dict) and isinstance(test.get("I_pred_bits"), (int, float)):

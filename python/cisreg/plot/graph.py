@@ -72,7 +72,8 @@ def _rate_label(t: Any, kappa: float, dG: dict[str, float] | None) -> str:
 def _place(label: Any, p0: np.ndarray, c: np.ndarray, p1: np.ndarray, taken: list[Any], renderer: Any) -> Any:
     """Move ``label`` along its arc to the first point where it overlaps no taken box (the
     least overlap if there is none); return its display box."""
-    best, best_overlap = None, math.inf
+    best: Any = None
+    best_overlap = math.inf
     for u in (0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82):
         label.set_position((1 - u) ** 2 * p0 + 2 * u * (1 - u) * c + u**2 * p1)
         bb = label.get_window_extent(renderer).padded(8)
@@ -156,7 +157,7 @@ def state_graph(model: Any, *, x_ref: str | None = None, path: str | Path | None
     color_of = {s: cols[i] for i, s in enumerate(g.states)}
     taken = []  # display boxes of the nodes and of the labels placed so far
     for s in names:
-        circle = Circle(pos[s], node_r, facecolor=(*color_of[s][:3], 0.3),
+        circle = Circle((float(pos[s][0]), float(pos[s][1])), node_r, facecolor=(*color_of[s][:3], 0.3),
                         edgecolor="#d62728" if s in active else "0.2", lw=2.4 if s in active else 1.2, zorder=3)
         ax.add_patch(circle)
         taken.append(circle.get_window_extent(renderer).shrunk(0.8, 0.8))

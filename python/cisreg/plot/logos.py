@@ -24,7 +24,9 @@ _GAUGE_NAMES = {"uniform": "uniform gauge", "wt": "relative to the reference seq
 
 def _theta(model: Any, gauge: str, x_wt: str | None, x_library: Any, units: str,
            temperature_c: float) -> dict[str, Any]:
-    return model.get_theta(gauge=gauge, x_wt=x_wt, x_library=x_library, units=units, temperature_c=temperature_c)
+    out: dict[str, Any] = model.get_theta(gauge=gauge, x_wt=x_wt, x_library=x_library, units=units,
+                                          temperature_c=temperature_c)
+    return out
 
 
 def _unit(units: str) -> str:

@@ -84,11 +84,12 @@ def _rows(part: Any, which: str, seed: int, p: int, epoch: int, step: int, per_s
     if which == "val":
         out: np.ndarray = part.indices("validation")
         return out
-    tr = part.indices("training")
+    tr: np.ndarray = part.indices("training")
     if which == "train":
         return tr
-    perm = np.random.default_rng([seed, epoch, p]).permutation(tr)
-    return np.sort(perm[step * per_step : (step + 1) * per_step])
+    perm: np.ndarray = np.random.default_rng([seed, epoch, p]).permutation(tr)
+    chosen: np.ndarray = np.sort(perm[step * per_step : (step + 1) * per_step])
+    return chosen
 
 
 def _eval(part: Any, spec_json: str, theta: np.ndarray, which: str, seed: int, p: int, epoch: int, step: int,
@@ -112,7 +113,7 @@ def _init_theta(part: Any, spec_json: str, seed: int) -> np.ndarray:
 
     model = _model(spec_json)
     t = _targets(part, model)
-    tr = part.indices("training")
+    tr: np.ndarray = part.indices("training")
     out: np.ndarray = initial_theta(model.compiled, np.random.default_rng([seed, 0]), targets=t[tr],
                                     codes=part.codes[tr])
     return out

@@ -30,10 +30,13 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from ..errors import InputError
 
@@ -82,15 +85,30 @@ class Job:
         from ..data.dataset import Dataset
 
         if isinstance(self.data, Dataset):
-            from ..fit.checkpoint import fingerprint as data_fp
-
-            data_id: Any = data_fp(self.data, self.data.counts if self.data.counts is not None else self.data.y)
+            data_id: Any = dataset_sha256(self.data)
         else:
             p = Path(self.data)
             st = p.stat() if p.exists() else None
             data_id = [str(p.resolve()), st.st_size if st else None, st.st_mtime_ns if st else None]
         doc = {"data": data_id, "model": self.spec_dict(), "settings": self.settings, "read": self.read}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def dataset_sha256(data: Any) -> str:
+    """SHA-256 of everything a Dataset holds that a fit can read: sequences, split, sort-seq
+    counts or y (and dy), and every extra column (MPRA input/output counts, annotations)."""
+    h = hashlib.sha256()
+    arrays = [("codes", data.codes), ("split", data.split)]
+    arrays += [(k, getattr(data, k)) for k in ("counts", "y", "dy") if getattr(data, k, None) is not None]
+    arrays += sorted((f"extra.{k}", v) for k, v in getattr(data, "extra", {}).items())
+    for name, a in arrays:
+        a = np.asarray(a)
+        h.update(f"{name}{a.shape}{a.dtype.kind}".encode())
+        if a.dtype.kind == "O":
+            h.update("\x00".join(map(str, a.tolist())).encode())
+        else:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def read_jobs(path: str | os.PathLike[str]) -> list[Job]:
@@ -107,9 +125,9 @@ def read_jobs(path: str | os.PathLike[str]) -> list[Job]:
         except json.JSONDecodeError as e:
             raise InputError(f"not valid JSON: {e.msg} (line {e.lineno})", source=str(p)) from None
     else:
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ModuleNotFoundError:  # Python 3.10
+        else:  # Python 3.10
             import tomli as tomllib
         try:
             doc = tomllib.loads(text)

@@ -102,7 +102,8 @@ def scan(model: Any, wt: str, *, doubles: bool = False, yhat: bool | None = None
     cats = list(letters)
 
     def letter_column(codes_: np.ndarray) -> pd.Categorical:  # -1: empty
-        return pd.Categorical.from_codes(codes_, categories=cats)
+        out: pd.Categorical = pd.Categorical.from_codes(codes_, categories=cats)  # type: ignore[call-overload]
+        return out
 
     cols: dict[str, Any] = {}
     if doubles:
@@ -152,4 +153,5 @@ def scan(model: Any, wt: str, *, doubles: bool = False, yhat: bool | None = None
         "state_probs_wt": {name: float(probs[0, k]) for k, name in enumerate(model.state_names)},
         **{f"{name}_wt": float(np.asarray(values)[0]) for name, values in pred.items()},
     })
-    return df
+    out: pd.DataFrame = df
+    return out

@@ -50,7 +50,8 @@ def check_wt(model: Any, wt: Any) -> np.ndarray:
         i = bad[0]
         raise InputError(f"the wild type has the letter {wt[i]!r} at position {i + 1} (1-based), which is not in "
                          f"the model's alphabet {letters}", source="wt")
-    return encode([wt], letters)[0]
+    out: np.ndarray = encode([wt], letters)[0]
+    return out
 
 
 def alternatives(wt_codes: np.ndarray, n_letters: int) -> np.ndarray:

@@ -49,8 +49,14 @@ from ..errors import InputError
 from ..models.model import check_dtype
 from .mutants import check_wt, double_mutants, evaluate_phi, hamming, mutation_names, single_mutants
 
-__all__ = ["design", "DEFAULT_CHAINS", "DEFAULT_STEPS", "DEFAULT_BEAM", "DEFAULT_COOLING",
-           "DEFAULT_EXHAUSTIVE_LIMIT"]
+__all__ = [
+    "DEFAULT_BEAM",
+    "DEFAULT_CHAINS",
+    "DEFAULT_COOLING",
+    "DEFAULT_EXHAUSTIVE_LIMIT",
+    "DEFAULT_STEPS",
+    "design",
+]
 
 DEFAULT_CHAINS = 64
 DEFAULT_STEPS = 1000
@@ -71,7 +77,7 @@ def _check_target(target: Any) -> tuple[str, float]:
         except ValueError:
             raise InputError(f"the target must be a number (the phi to reach), 'max' or 'min'; got {target!r}",
                              source="target") from None
-    elif isinstance(target, numbers.Real) and not isinstance(target, bool):
+    elif isinstance(target, (int, float, np.integer, np.floating)) and not isinstance(target, bool):
         value = float(target)
     else:
         raise InputError(f"the target must be a number (the phi to reach), 'max' or 'min'; got "
@@ -141,7 +147,7 @@ def _neighbours(beam: np.ndarray, A: int) -> np.ndarray:
     pos = np.tile(np.repeat(np.arange(L, dtype=np.int64), A - 1), B)
     rows = np.repeat(np.arange(B), L * (A - 1))
     new = ((beam[rows, pos].astype(np.int64) + np.tile(step, B * L)) % A).astype(np.uint8)
-    out = beam[rows].copy()
+    out: np.ndarray = beam[rows].copy()
     out[np.arange(out.shape[0]), pos] = new
     return out
 
@@ -247,7 +253,8 @@ def design(model: Any, wt: str, *, target: float | str = "max", max_mutations: i
     dtype = check_dtype(dtype)
     wt_codes = check_wt(model, wt)
     mode, t = _check_target(target)
-    if isinstance(max_mutations, numbers.Integral) and not isinstance(max_mutations, bool) and max_mutations < 0:
+    mm: Any = max_mutations  # checked as given: an int by annotation, anything at run time
+    if isinstance(mm, (int, np.integer)) and not isinstance(mm, bool) and mm < 0:
         raise InputError(f"max_mutations must be >= 0 (the number of mutations allowed from the wild type); got "
                          f"{int(max_mutations)}: no sequence lies within a negative budget", source="max_mutations")
     K = _check_int(max_mutations, "max_mutations", 0)
@@ -256,7 +263,8 @@ def design(model: Any, wt: str, *, target: float | str = "max", max_mutations: i
     steps = _check_int(steps, "steps", 0)
     beam = _check_int(beam, "beam", 1)
     exhaustive_limit = _check_int(exhaustive_limit, "exhaustive_limit", 0)
-    if isinstance(cooling, bool) or not isinstance(cooling, numbers.Real) or not 0 < float(cooling) <= 1:
+    cool: Any = cooling
+    if isinstance(cool, bool) or not isinstance(cool, numbers.Real) or not 0 < float(cool) <= 1:
         raise InputError(f"cooling must be a number in (0, 1], got {cooling!r}", source="cooling")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
@@ -272,7 +280,8 @@ def design(model: Any, wt: str, *, target: float | str = "max", max_mutations: i
         if mode == "max":
             return -phi
         if mode == "min":
-            return phi.copy()
+            same: np.ndarray = phi.copy()
+            return same
         out: np.ndarray = np.abs(phi - t)
         return out
 
@@ -373,7 +382,8 @@ def design(model: Any, wt: str, *, target: float | str = "max", max_mutations: i
     df.attrs.update({"wt": str(_decode(wt_codes[None, :], letters)[0]), "phi_wt": phi_wt,
                      "target": t if mode == "target" else mode, "max_mutations": K, "method": method,
                      "evaluated": archive.evaluated, **info})
-    return df
+    out: pd.DataFrame = df
+    return out
 
 
 def _decode(codes: np.ndarray, letters: str) -> np.ndarray:
