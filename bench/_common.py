@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> list[float]:

@@ -15,10 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import Reporter  # noqa: E402
-
-import cisreg  # noqa: E402
-from cisreg import _core  # noqa: E402
+import cisreg
+from _common import Reporter
+from cisreg import _core
 
 
 def main() -> None:

@@ -24,12 +24,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Reporter, record, time_call  # noqa: E402
-
-import cisreg  # noqa: E402
-from cisreg import _core  # noqa: E402
-from cisreg.devices import cuda_device_info  # noqa: E402
-from cisreg.models import Model, preset  # noqa: E402
+import cisreg
+from _common import Reporter, record, time_call
+from cisreg import _core
+from cisreg.devices import cuda_device_info
+from cisreg.models import Model, preset
 
 
 def lac_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -86,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             s.set_theta(m.theta)
             upload_s = time.perf_counter() - t0
             base = r_cpu["us_per_seq"] * 1e-6
-            gpu_t = time_call(lambda: s.loss_and_grad(), repeats=args.repeats)
+            gpu_t = time_call(s.loss_and_grad, repeats=args.repeats)
             rep.emit(record("loss_grad", n=n, L=75, states=4, device="cuda", kernel_level=info.get("name", "cuda"),
                             threads=0, times=gpu_t, baseline_per_seq=base, dtype=dtype,
                             data_on_device=s.data_on_device, upload_s=upload_s, generate_s=gen_s))
             base_phi = r_cpu_phi["us_per_seq"] * 1e-6
-            gpu_phi = time_call(lambda: s.phi(), repeats=args.repeats)
+            gpu_phi = time_call(s.phi, repeats=args.repeats)
             rep.emit(record("phi", n=n, L=75, states=4, device="cuda", kernel_level=info.get("name", "cuda"),
                             threads=0, times=gpu_phi, baseline_per_seq=base_phi, dtype=dtype,
                             data_on_device=s.data_on_device))
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             how = "cisreg.fit.device.fit_device"
         gpu_fit = time.perf_counter() - t0
         rec = {"bench": "lac_fit", "device": "cuda", "entry": how, "wall_s": gpu_fit, "epochs": res.epochs_run,
-               "best_val_nll": res.best_val_nll, "stop_reason": res.stop_reason, "n": int(len(data.codes))}
+               "best_val_nll": res.best_val_nll, "stop_reason": res.stop_reason, "n": len(data.codes)}
         if args.cpu_fit:
             t0 = time.perf_counter()
             cpu = cisreg.fit(data, "lac", quiet=True)

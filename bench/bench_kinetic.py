@@ -18,10 +18,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import Reporter, median_iqr, record, time_call  # noqa: E402
-
-import cisreg  # noqa: E402
-from cisreg import _core  # noqa: E402
+import cisreg
+from _common import Reporter, median_iqr, record, time_call
+from cisreg import _core
 
 
 def _data(model, n, rng):

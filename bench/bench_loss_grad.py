@@ -34,8 +34,6 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import Reporter, median_iqr, record, time_call  # noqa: E402
-
-import cisreg  # noqa: E402
 from cisreg import _core  # noqa: E402
 from cisreg.fit.adam import Adam  # noqa: E402
 from cisreg.fit.loop import l2_vector, train_epoch  # noqa: E402
@@ -126,7 +124,7 @@ class NumpyLossGrad:
         for k, p in self.inter:
             grad[p] -= float(dlogw[:, k].sum())
         ddG = -dlogw @ self.bound
-        for j, (st, w, eo, po) in enumerate(self.sites):
+        for j, (_st, w, eo, po) in enumerate(self.sites):
             grad[po] += float(ddG[:, j].sum())
             grad[eo:eo + w * A] += np.bincount(flat[j].ravel(), weights=np.repeat(ddG[:, j], w), minlength=w * A)
         return loss

@@ -28,14 +28,13 @@ import sys
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Reporter, record, time_call  # noqa: E402
-
-import cisreg  # noqa: E402
-from cisreg import _core  # noqa: E402
-from cisreg.variants.mutants import check_wt, double_mutants, single_mutants  # noqa: E402
+import cisreg
+from _common import Reporter, record, time_call
+from cisreg import _core
+from cisreg.variants.mutants import check_wt, double_mutants, single_mutants
 
 
 def _model(name: str, rng: np.random.Generator) -> cisreg.Model:

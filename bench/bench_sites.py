@@ -25,13 +25,12 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Reporter, median_iqr, record, time_call  # noqa: E402
-
-import cisreg  # noqa: E402
-from cisreg import _core  # noqa: E402
+import cisreg
+from _common import Reporter, median_iqr, record, time_call
+from cisreg import _core
 
 
 def site(kind: str, L: int) -> dict:

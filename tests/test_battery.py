@@ -25,11 +25,12 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ GE_SPEC: dict[str, Any] = {**SPEC, "measurement": {"type": "ge", "noise": "gauss
 def _good_rows(n: int = 24, seed: int = 0) -> list[list[str]]:
     rng = np.random.default_rng(seed)
     rows = []
-    for i in range(n):
+    for _i in range(n):
         seq = "".join(rng.choice(list("ACGT"), L))
         c0, c1 = int(rng.integers(0, 5)), int(rng.integers(0, 5))
         if c0 + c1 == 0:

@@ -113,7 +113,7 @@ def test_grad_out_and_threads(lac, data):
     codes, counts = data
     c = lac.compiled
     g = np.full(lac.layout.size, 7.0)
-    loss, g2 = _core.loss_and_grad(c.core, codes, counts, lac.theta, None, 1, True, g)
+    _loss, g2 = _core.loss_and_grad(c.core, codes, counts, lac.theta, None, 1, True, g)
     assert g2 is g  # written in place, no copy
     _, ref = call(lac, codes, counts)
     np.testing.assert_array_equal(g, ref)

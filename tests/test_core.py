@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
-from gradcheck import check_coordinates, check_directional
-from randmodels import random_data, random_model
 
+import reference as ref
 from cisreg import _core
 from cisreg.models import Model, preset
+from gradcheck import check_coordinates, check_directional
+from randmodels import random_data, random_model
 
 
 def _loss(model, codes, targets, theta, rows=None, n_threads=1):
@@ -42,7 +42,7 @@ def test_ge_forward_matches_reference(noise):
         model = random_model(rng, measurement={"type": "ge", "noise": noise, "hidden": 3})
         codes, y = random_data(rng, model, 40)
         phi = model.x_to_phi(codes)
-        loss, per_row = model.loss(codes, y, per_row=True)
+        _, per_row = model.loss(codes, y, per_row=True)
         np.testing.assert_allclose(per_row, ref.nll_rows(model.spec, model.layout, model.theta, phi, y), rtol=1e-10)
         np.testing.assert_allclose(model.phi_to_yhat(phi), ref.ge_g(model.layout, model.theta, phi), rtol=1e-10)
 
@@ -123,10 +123,10 @@ def test_extreme_energies(energy, rng):
         lay.view(th, f"E.{s.name}")[...] = 0.0
         lay.view(th, f"eps.{s.name}")[...] = energy
     codes, targets = random_data(rng, model, 50)
-    phi, dG, logp, logZ = _core.phi(model.core, codes, th, None, 1, True)
+    phi, dG, _logp, logZ = _core.phi(model.core, codes, th, None, 1, True)
     assert np.all(np.isfinite(phi)) and np.all(np.isfinite(logZ))
     np.testing.assert_allclose(dG, energy)
-    rphi, rlogp, rlogZ, _ = ref.thermo_phi(model.spec, lay, th, codes)
+    rphi, _rlogp, rlogZ, _ = ref.thermo_phi(model.spec, lay, th, codes)
     np.testing.assert_allclose(phi, rphi, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(logZ, rlogZ, rtol=1e-10)
     loss, g = model.loss(codes, targets, grad=True)

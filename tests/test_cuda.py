@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from randmodels import random_data, random_model
-from test_kinetic import random_kinetic_dict
 
 import cisreg
 from cisreg import _core
 from cisreg.devices import resolve_device
 from cisreg.models import Model, preset, spec_from_dict
+from randmodels import random_data, random_model
+from test_kinetic import random_kinetic_dict
 
 HAVE_CUDA = cisreg.cuda_available()
 needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device: cisreg.cuda_available() is False (a build "
@@ -207,7 +207,7 @@ def test_cuda_adam_step_is_numpys_adam():
     for step in range(3):
         _, g = s.loss_and_grad(slot=0)  # the device's gradient at the device's theta
         reads = float(targets[rows].sum())
-        loss, status = s.train_step(0, 0, len(rows), reads)
+        _loss, status = s.train_step(0, 0, len(rows), reads)
         assert status == 0
         g = g / reads + l2 * theta
         opt.step(theta, g)

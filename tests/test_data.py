@@ -604,9 +604,8 @@ def test_fewer_than_two_rows(tmp_path: Path) -> None:
 
 def test_fewer_than_two_unique_rows() -> None:
     df = pd.DataFrame({"x": ["AC", "ac"], "y": [1.0, 2.0]})
-    with pytest.warns(DataWarning):
-        with pytest.raises(InputError, match="only 1 unique sequence"):
-            from_dataframe(df)
+    with pytest.warns(DataWarning), pytest.raises(InputError, match="only 1 unique sequence"):
+        from_dataframe(df)
 
 
 def test_not_a_dataframe() -> None:

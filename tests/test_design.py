@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from randmodels import random_model
-from variantmodels import apply, make_model, random_wt
 
 import cisreg
 from cisreg.errors import InputError
 from cisreg.variants.optimise import n_within
+from randmodels import random_model
+from variantmodels import apply, make_model, random_wt
 
 
 def hamming(a: str, b: str) -> int:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+import cisreg
 import reference as ref
+from cisreg import _core
+from cisreg.models import Model, preset, spec_from_dict
 from gradcheck import check_coordinates, check_directional
 from randmodels import random_data, random_model
 from test_kinetic import random_kinetic_dict
-
-import cisreg
-from cisreg import _core
-from cisreg.models import Model, preset, spec_from_dict
 
 #: float32 compute, float64 accumulation: the loss agrees with float64 to this relative
 #: error, every gradient entry to this fraction of the largest gradient entry of its block.

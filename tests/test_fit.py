@@ -50,7 +50,7 @@ def simulated():
 
 @pytest.fixture(scope="module")
 def fitted(simulated):
-    truth, wt, data = simulated
+    truth, _wt, data = simulated
     return cisreg.fit(data, truth.spec, quiet=True, seed=0, epochs=150, n_threads=2)
 
 

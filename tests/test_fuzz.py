@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import cisreg
+import reference as ref
 from cisreg import _core
 from cisreg.errors import DataWarning, InputError, ModelFileError
 
@@ -248,7 +248,8 @@ def test_load_mutated_npy_magic_and_data(saved: Path, work: Path, edits: list[tu
     _load_contract(d, "params.npz")
 
 
-# pinned example: once a bug (fixed) - io.py read_npz_checked: numpy's header parser raises tokenize.TokenError for some corrupt headers (e.g. a NUL byte); not caught, CLI traceback
+# pinned example: once a bug (fixed) - io.py read_npz_checked: numpy's header parser raises
+# tokenize.TokenError for some corrupt headers (e.g. a NUL byte); not caught, CLI traceback
 @FUZZ
 @given(edits=EDITS)
 @example(edits=[(56, 0)])
@@ -263,7 +264,8 @@ def test_load_mutated_npy_header(saved: Path, work: Path, edits: list[tuple[int,
 _ENCRYPTED_FLAG = [(6, 0x01)]  # local-header general-purpose flag: "encrypted"
 
 
-# pinned example: once a bug (fixed) - io.py read_npz_checked: zipfile's RuntimeError (encrypted member) and NotImplementedError (unknown compression method) are not caught
+# pinned example: once a bug (fixed) - io.py read_npz_checked: zipfile's RuntimeError (encrypted
+# member) and NotImplementedError (unknown compression method) are not caught
 @FUZZ
 @given(edits=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 255)), min_size=1, max_size=3))
 @example(edits=_ENCRYPTED_FLAG)
@@ -443,7 +445,7 @@ def test_core_phi_and_loss_random_arrays(net_model: cisreg.Model, data: st.DataO
     nll_ref = ref.nll_rows(m.spec, m.layout, theta_c, phi_ref, tg_c[sel]).sum()
     np.testing.assert_allclose(loss, nll_ref, rtol=1e-9, atol=1e-11)
     rows_c = None if a["rows"] is None else np.array(a["rows"])
-    loss_c, grad_c = _core.loss_and_grad(net, codes_c, tg_c, theta_c, rows_c, 1)
+    _loss_c, grad_c = _core.loss_and_grad(net, codes_c, tg_c, theta_c, rows_c, 1)
     np.testing.assert_allclose(grad, grad_c, rtol=1e-10, atol=1e-12)
     assert np.all(np.asarray(a["theta"]) == theta_c)  # inputs are never written
 

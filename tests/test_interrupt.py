@@ -110,7 +110,7 @@ def _check_whole(d):
 def test_kill_at_random_moments_leaves_whole_files(tmp_path):
     rng = np.random.default_rng(11)
     out = tmp_path / "m"
-    for trial in range(5):
+    for _trial in range(5):
         proc = _start(out, "--epochs", "40", "--checkpoint-every", "1", "--patience", "1000")
         time.sleep(float(rng.uniform(0.3, 4.0)))
         proc.kill()  # SIGKILL: no handler runs

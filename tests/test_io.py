@@ -73,7 +73,7 @@ def test_refuses_huge_declared_shape(saved, tmp_path):
 
 
 def test_refuses_bad_model_json(saved):
-    m, d = saved
+    _m, d = saved
     good = json.loads((d / "model.json").read_text())
     cases = [
         ({**good, "format": "pickle"}, "not a cisreg model file"),

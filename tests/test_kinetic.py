@@ -6,12 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
-from gradcheck import check_coordinates
 
 from cisreg import _core
 from cisreg.errors import ModelFileError
 from cisreg.models import Model, preset, spec_from_dict
 from cisreg.models.kinetic import spanning_trees
+from gradcheck import check_coordinates
 
 
 def random_kinetic_dict(rng, n_states, *, flux, solver, L=16):
@@ -61,7 +61,7 @@ def test_solvers_agree(n_states, flux, seed):
     ka, lin, codes, counts = _pair(1000 * n_states + seed + 17 * flux, n_states, flux)
     np.testing.assert_allclose(lin.x_to_phi(codes), ka.x_to_phi(codes), rtol=1e-10, atol=1e-13)
     _, logp_ka = _core.phi(ka.core, codes, ka.theta, None, 1, True)[0:3:2]
-    phi_l, logp_l = _core.phi(lin.core, codes, lin.theta, None, 1, True)[0:3:2]
+    _phi_l, logp_l = _core.phi(lin.core, codes, lin.theta, None, 1, True)[0:3:2]
     np.testing.assert_allclose(np.exp(logp_l), np.exp(logp_ka), rtol=1e-9, atol=1e-13)
     l1, g1 = ka.loss(codes, counts, grad=True)
     l2, g2 = lin.loss(codes, counts, grad=True)

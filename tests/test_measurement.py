@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
-from gradcheck import check_coordinates, check_directional
-from randmodels import random_data, random_model
 
 import cisreg
+import reference as ref
 from cisreg import _core
 from cisreg.models import Model, spec_from_dict
+from gradcheck import check_coordinates, check_directional
+from randmodels import random_data, random_model
 
 GE_CASES = [(noise, het) for noise in ("gaussian", "cauchy", "skewt") for het in (0, 2)]
 COUNT_CASES = [(noise, link, R) for noise in ("poisson", "negbin") for link in ("loglinear", "sigmoid")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import reference as ref
 from hypothesis import given
 from hypothesis import strategies as st
-from randmodels import random_data, random_model
 
+import reference as ref
 from cisreg import _core
+from randmodels import random_data, random_model
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -51,9 +51,8 @@ def test_shifting_every_state_energy(seed, c):
     """Adding c to every state's energy shifts logZ by -c and leaves the state
     probabilities unchanged. Every state binds the single site, so adding c to the
     site's offset adds c to every state energy."""
-    from randmodels import random_thermo_dict
-
     from cisreg.models import Model, spec_from_dict
+    from randmodels import random_thermo_dict
 
     rng = np.random.default_rng(seed)
     d = random_thermo_dict(rng, n_sites=1)

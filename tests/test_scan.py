@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from variantmodels import MODELS, apply, make_model, random_wt
 
 import cisreg
 from cisreg.cli import main
 from cisreg.errors import InputError
+from variantmodels import MODELS, apply, make_model, random_wt
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -10,14 +10,14 @@ import json
 
 import numpy as np
 import pytest
-import reference as ref
-from gradcheck import check_coordinates, check_directional
-from randmodels import random_data, random_model
 
 import cisreg
+import reference as ref
 from cisreg import _core
 from cisreg.errors import ModelFileError
 from cisreg.models import Model, spec_from_dict
+from gradcheck import check_coordinates, check_directional
+from randmodels import random_data, random_model
 
 KINDS = [("additive",), ("neighbor",), ("pairwise",), ("additive", "neighbor", "pairwise")]
 
@@ -41,7 +41,7 @@ def test_forward_against_brute_force(seed, kinds, sliding):
             np.testing.assert_allclose(out[4], occ, rtol=rtol * 10, atol=rtol * 10)
     rphi, _, _, _ = ref.thermo_phi(m.spec, m.layout, m.theta, codes)
     np.testing.assert_allclose(m.x_to_phi(codes), rphi, rtol=1e-10, atol=1e-13)
-    loss, per_row = m.loss(codes, targets, per_row=True)
+    _loss, per_row = m.loss(codes, targets, per_row=True)
     np.testing.assert_allclose(per_row, ref.nll_rows(m.spec, m.layout, m.theta, rphi, targets), rtol=1e-9,
                                atol=1e-11)
 

@@ -23,7 +23,7 @@ def test_physical_flat_matches_get_theta(rng):
     m.theta[:] = rng.normal(0, 0.5, m.theta.size)
     entries, v = physical_flat(m, gauge="uniform")
     th = m.get_theta(gauge="uniform")
-    keys = [k for e in entries for k in e.keys()]
+    keys = [k for e in entries for k in e.keys()]  # noqa: SIM118 (Entry.keys is a method, not a dict)
     assert len(keys) == v.size == len(set(keys))
     assert v[keys.index("log_rates.esc")] == pytest.approx(th["log_rates"]["esc"])
     E = th["energies"]["A"]
@@ -62,7 +62,7 @@ def _gaussian_case(rng, n=6000):
 
 
 def test_laplace_agrees_with_bootstrap_on_a_simulated_fit(rng):
-    truth, data = _gaussian_case(rng)
+    _truth, data = _gaussian_case(rng)
     res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, n_threads=2, epochs=60, l2=1e-6)
     lap = laplace(res.model, data, l2=1e-6, n_threads=2)
     boot = bootstrap(res, data, 12, quiet=True)
@@ -82,7 +82,7 @@ def test_laplace_agrees_with_bootstrap_on_a_simulated_fit(rng):
 
 
 def test_fixed_nuisance_understates_the_profile_errors(rng):
-    truth, data = _gaussian_case(rng, n=4000)
+    _truth, data = _gaussian_case(rng, n=4000)
     res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, n_threads=2, epochs=40, l2=1e-6)
     prof = laplace(res.model, data, l2=1e-6, n_threads=2)
     fixed = laplace(res.model, data, l2=1e-6, n_threads=2, nuisance="fixed")
@@ -95,7 +95,7 @@ def test_fit_with_uncertainty_reaches_report_and_summary(tmp_path):
     from cisreg.cli import main
 
     rng = np.random.default_rng(3)
-    truth, data = _gaussian_case(rng, n=3000)
+    _truth, data = _gaussian_case(rng, n=3000)
     res = cisreg.fit(data, spec_from_dict(ONE_SITE), seed=0, quiet=True, epochs=15, bootstrap=2, laplace=True)
     assert set(res.uncertainty) == {"bootstrap", "laplace"}
     assert res.uncertainty["bootstrap"].gauge == "wt"
@@ -119,7 +119,7 @@ def test_fit_with_uncertainty_reaches_report_and_summary(tmp_path):
 
 
 def test_bad_settings_are_refused(rng):
-    truth, data = _gaussian_case(rng, n=500)
+    _truth, data = _gaussian_case(rng, n=500)
     with pytest.raises(cisreg.InputError, match="bootstrap"):
         cisreg.fit(data, spec_from_dict(ONE_SITE), bootstrap=1, quiet=True)
     res = cisreg.fit(data, spec_from_dict(ONE_SITE), quiet=True, epochs=2)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from randmodels import random_model
 
 from cisreg.models import Model, preset, spec_from_dict
 from cisreg.models.presets import example_path
+from randmodels import random_model
 
 
 def randomise(m: Model, rng: np.random.Generator, scale: float = 0.5) -> Model:

@@ -26,11 +26,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cisreg import _core  # noqa: E402
-from cisreg.models import Model, preset  # noqa: E402
-
 from baselines import torch_lac  # noqa: E402
 from baselines.fused import load_fused  # noqa: E402
+from cisreg import _core  # noqa: E402
+from cisreg.models import Model, preset  # noqa: E402
 
 
 def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -27,12 +27,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # idle BLAS threads wo
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cisreg import _core  # noqa: E402
-from cisreg.models import Model, preset  # noqa: E402
-
 from baselines import torch_lac  # noqa: E402
 from baselines.check import make_data  # noqa: E402
 from baselines.fused import load_fused  # noqa: E402
+from cisreg import _core  # noqa: E402
+from cisreg.models import Model, preset  # noqa: E402
 
 
 def timed(fn, repeats: int, warmup: int = 1) -> list[float]:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ Quick tour::
 from __future__ import annotations
 
 try:
-    from . import _core
+    from . import _core  # noqa: F401  (imported first: a missing build fails here, clearly)
 except ImportError as err:  # pragma: no cover - only without a build
     raise ImportError(
         "cisreg's compiled core (cisreg._core) is missing. Install the package with "
@@ -21,10 +21,10 @@ except ImportError as err:  # pragma: no cover - only without a build
     ) from err
 
 
-from . import fit, simulate  # noqa: E402
-from ._version import __version__  # noqa: E402
-from ._threads import cuda_available, effective_n_threads  # noqa: E402
-from .data import (  # noqa: E402
+from . import fit, simulate
+from ._threads import cuda_available, effective_n_threads
+from ._version import __version__
+from .data import (
     Dataset,
     decode,
     encode,
@@ -35,13 +35,13 @@ from .data import (  # noqa: E402
     read_sequences,
     read_table,
 )
-from .errors import DataWarning, InputError, ModelFileError  # noqa: E402
-from .fit.evaluate import evaluate  # noqa: E402
-from .fit.result import FitResult  # noqa: E402
-from .models import Model, ModelSpec, preset, read_spec, spec_from_dict  # noqa: E402
-from .models.io import load_model as load  # noqa: E402
-from .models.io import save_model as save  # noqa: E402
-from .variants import design, scan  # noqa: E402
+from .errors import DataWarning, InputError, ModelFileError
+from .fit.evaluate import evaluate
+from .fit.result import FitResult
+from .models import Model, ModelSpec, preset, read_spec, spec_from_dict
+from .models.io import load_model as load
+from .models.io import save_model as save
+from .variants import design, scan
 
 __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",

@@ -4,10 +4,13 @@
 cisreg compiled core: site energies, partition functions, kinetic steady states, measurement likelihoods and their gradients
 """
 from __future__ import annotations
+
 import collections.abc
+import typing
+
 import numpy
 import numpy.typing
-import typing
+
 class Site:
     """
     One site of layer 1 (see cpp/include/cisreg/model.hpp).

@@ -11,8 +11,9 @@ does not predict new sequences better. Training AIC / BIC are reported alongside
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -101,7 +101,8 @@ def read_checkpoint(d: str | Path, spec: ModelSpec, settings: dict[str, Any]) ->
         if not isinstance(hist, dict) or set(hist) != {"train_nll", "val_nll"}:
             raise ValueError("history must hold train_nll and val_nll")
         history = {k: [float(x) for x in v] for k, v in hist.items()}
-        out: dict[str, Any] = {"best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]), "bad": int(meta["bad"]),
+        out: dict[str, Any] = {"best_val": float(meta["best_val"]), "best_epoch": int(meta["best_epoch"]),
+                               "bad": int(meta["bad"]),
                "epoch": int(meta["epoch"]), "restart": int(meta["restart"])}
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]  # validates the generator state

@@ -32,7 +32,7 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
         rng = np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 9])
         nll, per_row = model.loss(data.codes, targets, rows, n_threads=n_threads, per_row=True)
         phi = model.x_to_phi(data.codes[rows], n_threads=n_threads)
-        m: dict[str, Any] = {"sequences": int(len(rows))}
+        m: dict[str, Any] = {"sequences": len(rows)}
         m.update(model.spec.measurement.metrics(model, phi, targets[rows], nll, per_row, rng, uncertainty))
         out[split] = m
     return out

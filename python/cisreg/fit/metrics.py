@@ -89,16 +89,16 @@ from cisreg.errors import InputError
 __all__ = [
     "TINY",
     "digamma",
-    "entropy_knn",
     "entropy_discrete",
-    "mi_continuous_discrete",
-    "mi_ksg",
-    "i_pred_sortseq",
+    "entropy_knn",
     "i_pred_continuous",
-    "i_var_sortseq",
-    "i_var_sortseq_from_logp",
+    "i_pred_sortseq",
     "i_var_continuous",
     "i_var_gaussian",
+    "i_var_sortseq",
+    "i_var_sortseq_from_logp",
+    "mi_continuous_discrete",
+    "mi_ksg",
     "r2_pearson",
 ]
 

@@ -109,7 +109,7 @@ class Uncertainty:
     wall_s: float = 0.0
 
     def keys(self) -> list[str]:
-        return [k for e in self.entries for k in e.keys()]
+        return [k for e in self.entries for k in e.keys()]  # noqa: SIM118 (Entry.keys is a method)
 
     def _groups(self) -> list[str]:
         return [e.group for e in self.entries for _ in range(e.size)]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from .measurement import GE, SortSeq
 from .model import Model, kT_in_kcal
 from .params import ParamLayout
 from .presets import PRESETS, preset
-from .measurement import GE, SortSeq
 from .spec import Kinetic, ModelSpec, Site, State, Thermodynamic, Transition, read_spec, spec_from_dict
 
-__all__ = ["GE", "Kinetic", "Model", "ModelSpec", "PRESETS", "ParamLayout", "Site", "SortSeq", "State",
-           "Thermodynamic", "Transition", "kT_in_kcal", "preset", "read_spec", "spec_from_dict"]
+__all__ = [
+           "GE",
+           "PRESETS",
+           "Kinetic",
+           "Model",
+           "ModelSpec",
+           "ParamLayout",
+           "Site",
+           "SortSeq",
+           "State",
+           "Thermodynamic",
+           "Transition",
+           "kT_in_kcal",
+           "preset",
+           "read_spec",
+           "spec_from_dict",
+]

@@ -22,7 +22,7 @@ from .params import ParamLayout
 from .sites import add_site_params, enriched_kmer, init_sites
 from .spec import ModelSpec, Thermodynamic
 
-__all__ = ["Compiled", "compile_spec", "initial_theta", "letter_frequencies", "MUTAGENISED_LIBRARY"]
+__all__ = ["MUTAGENISED_LIBRARY", "Compiled", "compile_spec", "initial_theta", "letter_frequencies"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ not match the specification before allocating them, and refuses oversized files.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -46,10 +47,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     try:  # make the rename durable
         dfd = os.open(path.parent, os.O_RDONLY)

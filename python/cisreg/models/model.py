@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from .compile import Compiled, compile_spec, initial_theta
 from .params import ParamLayout
 from .spec import ModelSpec
 
-__all__ = ["DTYPES", "Model", "R_KCAL", "batch_rows", "check_dtype", "kT_in_kcal"]
+__all__ = ["DTYPES", "R_KCAL", "Model", "batch_rows", "check_dtype", "kT_in_kcal"]
 
 #: Gas constant in kcal / (mol K).
 R_KCAL = 1.987204259e-3

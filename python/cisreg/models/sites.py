@@ -170,7 +170,8 @@ def site_parameters(spec: ModelSpec, layout: ParamLayout, theta: np.ndarray, *, 
         P0 = layout.view(theta, f"P.{s.name}") if pairs else None
         b0 = layout.view(theta, f"bias.{s.name}") if s.position_bias else None
         if gauge == "none":
-            E, eps, P, b = np.array(E0), eps0, None if P0 is None else np.array(P0), None if b0 is None else np.array(b0)
+            E, eps = np.array(E0), eps0
+            P, b = None if P0 is None else np.array(P0), None if b0 is None else np.array(b0)
         else:
             E, eps, P, b = gauge_fix(E0, eps0, P0, pairs, _probs(s, A, gauge, wt, freq), b0)
         index = pd.RangeIndex(s.start, s.start + s.width, name="position") if not s.sliding else \

@@ -26,11 +26,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ..data.alphabet import alphabet_name, complement, resolve_alphabet
 from ..errors import InputError, ModelFileError
-from .measurement import GE, MeasurementProcess, SortSeq, parse_measurement
+from .measurement import MeasurementProcess, parse_measurement
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+\-]{0,199}$")
 
@@ -56,8 +56,8 @@ class Site:
     start: int
     width: int
     energy: str = "additive"
-    max_distance: Union[int, None] = None
-    slide_stop: Union[int, None] = None
+    max_distance: int | None = None
+    slide_stop: int | None = None
     strands: str = "forward"
     position_bias: bool = False
 
@@ -114,7 +114,7 @@ class State:
     name: str
     bound: tuple[str, ...] = ()
     interactions: tuple[str, ...] = ()
-    activity: Union[float, str] = 0.0
+    activity: float | str = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class Transition:
     name: str
     source: str
     target: str
-    rate: Union[str, float]
+    rate: str | float
     energies: tuple[tuple[str, float], ...] = ()
 
 
@@ -141,7 +141,7 @@ class Kinetic:
     states: tuple[str, ...]
     transitions: tuple[Transition, ...]
     # activity: either state occupancies {state: coefficient or name} or flux through transitions
-    occupancy: tuple[tuple[str, Union[float, str]], ...] = ()
+    occupancy: tuple[tuple[str, float | str], ...] = ()
     flux: tuple[str, ...] = ()
     solver: str = "auto"  # "king-altman", "linear" or "auto"
     max_trees: int = 100_000
@@ -152,7 +152,7 @@ class ModelSpec:
     alphabet: str
     length: int
     sites: tuple[Site, ...]
-    gpmap: Union[Thermodynamic, Kinetic]
+    gpmap: Thermodynamic | Kinetic
     measurement: MeasurementProcess
     t_sat: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -335,7 +335,7 @@ def spec_from_dict(d: Any, *, source: str | None = None, length: int | None = No
     if has_t == has_k:
         raise _err("thermodynamic", "exactly one of 'thermodynamic' or 'kinetic' must be given", source)
     if has_t:
-        gpmap: Union[Thermodynamic, Kinetic] = _parse_thermo(d["thermodynamic"], site_names, source)
+        gpmap: Thermodynamic | Kinetic = _parse_thermo(d["thermodynamic"], site_names, source)
     else:
         gpmap = _parse_kinetic(d["kinetic"], site_names, source)
 
@@ -406,7 +406,7 @@ def _parse_site(s: Any, i: int, length: int, alphabet: str, source: str | None) 
     return Site(name, start, width, energy, max_distance, stop, strands, bias)
 
 
-def _activity(v: Any, key: str, source: str | None) -> Union[float, str]:
+def _activity(v: Any, key: str, source: str | None) -> float | str:
     if isinstance(v, str):
         return _free_name(v, key, source)
     x = _num(v, key, source)
@@ -480,7 +480,7 @@ def _parse_kinetic(k: Any, site_names: set[str], source: str | None) -> Kinetic:
     if ("states" in act) == ("flux" in act):
         raise _err("kinetic.activity", "give exactly one of 'states' (occupancies) or 'flux' (transitions)",
                    source)
-    occ: list[tuple[str, Union[float, str]]] = []
+    occ: list[tuple[str, float | str]] = []
     flux: tuple[str, ...] = ()
     if "states" in act:
         if not isinstance(act["states"], dict) or not act["states"]:

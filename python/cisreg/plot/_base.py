@@ -7,8 +7,9 @@ is left alone, and ``savefig`` renders with Agg (PNG) or the SVG/PDF writers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

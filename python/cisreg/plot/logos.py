@@ -8,8 +8,9 @@ declares (the likelihood does not depend on it); its name is in every title.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -202,7 +203,8 @@ def pair_heatmap(model: Any, site: str, *, gauge: str = "uniform", x_wt: str | N
                       [f"{first + q}|{first + q + 1}" for q in range(w - 1)], fontsize=7, rotation=90 if w > 12 else 0)
         ax.set_yticks(range(A), list(alphabet), fontsize=7 if A > 4 else 8)
         ax.set_ylabel("letter at position i")
-        ax.set_xlabel("positions i|i+1 (letter at i+1 along each block: " + ("".join(alphabet) if small else "...") + ")")
+        letters = "".join(alphabet) if small else "..."
+        ax.set_xlabel(f"positions i|i+1 (letter at i+1 along each block: {letters})")
     else:
         # rows: positions 0 .. w-2 (i), columns: 1 .. w-1 (j > i)
         M = np.full(((w - 1) * A, (w - 1) * A), np.nan)

@@ -23,8 +23,16 @@ from ..data.alphabet import resolve_alphabet
 from ..data.encode import encode
 from ..errors import InputError
 
-__all__ = ["check_wt", "alternatives", "single_mutants", "double_mutants", "mutation_names", "hamming",
-           "evaluate_phi", "evaluate_details"]
+__all__ = [
+    "alternatives",
+    "check_wt",
+    "double_mutants",
+    "evaluate_details",
+    "evaluate_phi",
+    "hamming",
+    "mutation_names",
+    "single_mutants",
+]
 
 
 def check_wt(model: Any, wt: Any) -> np.ndarray:
