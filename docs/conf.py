@@ -17,7 +17,7 @@ import cisreg  # noqa: E402  (the installed package: its compiled core is needed
 
 project = "cisreg"
 author = "the cisreg authors"
-copyright = "the cisreg authors, MIT licence"  # noqa: A001
+copyright = "the cisreg authors, MIT licence"
 release = cisreg.__version__
 version = release
 

@@ -10,8 +10,8 @@ build, so they follow the package: nothing here lists a function by hand.
 from __future__ import annotations
 
 import importlib
-import re
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def _entry(kind: str, target: str, obj: Any) -> list[str]:
         lines.append("   :members:")
     if kind == "autodata" and len(repr(obj)) > 120:
         lines.append("   :no-value:")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _title(text: str, ch: str = "=") -> list[str]:
@@ -85,10 +85,9 @@ def write_pages(outdir: Path) -> list[str]:
     seen: dict[int, str] = {}
     pages = []
 
-    top = _title("The ``cisreg`` namespace") + [
-        ".. module:: cisreg", "",
-        "What ``import cisreg`` gives: every name in ``cisreg.__all__``.", "",
-        f"``cisreg.__version__`` is ``{cisreg.__version__!r}``.", ""]
+    top = [*_title("The ``cisreg`` namespace"), ".. module:: cisreg", "",
+           "What ``import cisreg`` gives: every name in ``cisreg.__all__``.", "",
+           f"``cisreg.__version__`` is ``{cisreg.__version__!r}``.", ""]
     for name in cisreg.__all__:
         if name.startswith("__"):
             continue
@@ -109,7 +108,7 @@ def write_pages(outdir: Path) -> list[str]:
 
     for modname in MODULES:
         mod = importlib.import_module(modname)
-        lines = _title(f"``{modname}``") + [f".. automodule:: {modname}", "   :no-members:", ""]
+        lines = [*_title(f"``{modname}``"), f".. automodule:: {modname}", "   :no-members:", ""]
         also = []
         for name in _public(mod):
             obj = getattr(mod, name)
@@ -130,9 +129,8 @@ def write_pages(outdir: Path) -> list[str]:
         (outdir / f"{modname}.rst").write_text("\n".join(lines), encoding="utf-8")
         pages.append(modname)
 
-    index = _title("API reference") + [
-        "Generated from the docstrings of the installed package on every build.", "",
-        ".. toctree::", "   :maxdepth: 1", "", *[f"   {p}" for p in pages], ""]
+    index = [*_title("API reference"), "Generated from the docstrings of the installed package on every build.",
+             "", ".. toctree::", "   :maxdepth: 1", "", *[f"   {p}" for p in pages], ""]
     (outdir / "index.rst").write_text("\n".join(index), encoding="utf-8")
     return pages
 
