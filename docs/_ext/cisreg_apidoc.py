@@ -159,7 +159,48 @@ def _docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: li
     lines[:] = out
 
 
+_FIELD_SECTIONS = {"Parameters", "Other Parameters", "Attributes", "Keyword Arguments", "Args", "Arguments"}
+
+
+def _is_prose(line: str) -> bool:
+    """A line at a parameter's indentation that cannot be a parameter (``name``,
+    ``name : type``, ``a, b : type``, ``name:``): a sentence."""
+    name = line.split(" : ", 1)[0].strip().rstrip(":")
+    return bool(re.search(r"(?<!,) ", name))
+
+
+def _prose_out_of_fields(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """A paragraph of prose at the end of a numpy-style Parameters section (a note on all
+    parameters) is read by napoleon as more parameters; move it before the section."""
+    i = 0
+    while i + 1 < len(lines):
+        head, rule = lines[i], lines[i + 1]
+        if head.strip() in _FIELD_SECTIONS and rule.strip() and set(rule.strip()) == {"-"}:
+            indent = len(head) - len(head.lstrip())
+            j, moved = i + 2, []
+            while j < len(lines):
+                line = lines[j]
+                if j + 1 < len(lines) and line.strip() and set(lines[j + 1].strip()) == {"-"} \
+                        and len(line) - len(line.lstrip()) == indent:
+                    break  # the next section
+                starts = line.strip() and len(line) - len(line.lstrip()) == indent and \
+                    (j == i + 2 or not lines[j - 1].strip())
+                if starts and _is_prose(line):
+                    k = j
+                    while k < len(lines) and lines[k].strip():
+                        k += 1
+                    moved += [*lines[j:k], ""]
+                    del lines[j:k]
+                    continue
+                j += 1
+            if moved:
+                lines[i:i] = moved
+                i += len(moved)
+        i += 1
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", _on_init)
+    app.connect("autodoc-process-docstring", _prose_out_of_fields, priority=100)  # before napoleon
     app.connect("autodoc-process-docstring", _docstring)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
