@@ -57,6 +57,9 @@ def test_tutorial_runs(name, tmp_path, monkeypatch, capsys):
     blocks = fenced_blocks(path, "python")
     assert blocks, f"{path} has no ```python blocks"
     monkeypatch.chdir(tmp_path)
+    # one kernel thread: fits are bit-identical for any thread count, and on a shared machine
+    # a single thread avoids OpenMP threads waiting on each other for busy cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     namespace = {"__name__": "__main__"}
     skipped = []
     for i, block in enumerate(blocks):
