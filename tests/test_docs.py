@@ -130,3 +130,10 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     assert not r.stderr.strip(), r.stderr[-4000:]
     assert (tmp_path / "html" / "index.html").exists()
     assert (tmp_path / "html" / "cli.html").read_text(encoding="utf-8").count("fit-many") >= 1
+    # every public name has its entry in the API reference
+    api = (tmp_path / "html" / "api" / "cisreg.html").read_text(encoding="utf-8")
+    for name in cisreg.__all__:
+        if name not in ("__version__", "fit", "simulate"):
+            assert f'id="cisreg.{name}"' in api, name
+    for mod in ("data", "models", "fit", "simulate", "compare", "variants", "scaleout", "plot"):
+        assert (tmp_path / "html" / "api" / f"cisreg.{mod}.html").exists(), mod
