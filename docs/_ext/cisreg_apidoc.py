@@ -75,6 +75,17 @@ def _attr_doc_home(obj: Any, name: str) -> str | None:
     return None
 
 
+def _data_entry(target: str, obj: Any, home: str, name: str) -> list[str]:
+    """A constant documented where it is defined (``home``) but shown under ``target``."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    doc = ModuleAnalyzer.for_module(home).find_attr_docs()[("", name)]
+    lines = [f".. py:data:: {target}"]
+    if len(repr(obj)) <= 120:
+        lines.append(f"   :value: {obj!r}")
+    return [*lines, "", *[f"   {line}" if line.strip() else "" for line in doc], ""]
+
+
 def write_pages(outdir: Path) -> list[str]:
     import cisreg
 
@@ -123,7 +134,11 @@ def write_pages(outdir: Path) -> list[str]:
                 also.append(f"``{name}`` (:py:obj:`{seen[key]}`)")
                 continue
             seen[key] = f"{modname}.{name}"
-            lines += _entry(_kind(obj), f"{modname}.{name}", obj)
+            home = _attr_doc_home(obj, name) if _kind(obj) == "autodata" else None
+            if home is not None and home != modname:  # a re-exported constant: its ``#:`` doc
+                lines += _data_entry(f"{modname}.{name}", obj, home, name)
+            else:
+                lines += _entry(_kind(obj), f"{modname}.{name}", obj)
         if also:
             lines[6:6] = ["Also here, documented elsewhere: " + ", ".join(also) + ".", ""]
         (outdir / f"{modname}.rst").write_text("\n".join(lines), encoding="utf-8")
