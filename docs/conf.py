@@ -55,11 +55,6 @@ napoleon_preprocess_types = False
 # The docstrings name types in prose (``numpy.ndarray``, "Dataset") and are not
 # cross-reference checked; unresolved references are not errors.
 nitpicky = False
-suppress_warnings = [
-    # the same object re-exported under two names (cisreg.Model and cisreg.models.Model):
-    # both pages document it, the cross-references go to the first
-    "ref.python",
-]
 
 html_theme = "furo"
 html_title = f"cisreg {release}"
