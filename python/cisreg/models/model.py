@@ -42,6 +42,10 @@ def check_dtype(dtype: Any) -> str:
 class Model:
     """A biophysical model of cis-regulation with its parameters.
 
+    Every method that runs the kernels takes ``n_threads`` (default: all cores) and
+    ``dtype`` (the compute precision, ``"float64"`` by default; ``"float32"`` is about
+    twice as fast and accumulates gradients in float64 too).
+
     Parameters
     ----------
     spec:
@@ -51,10 +55,6 @@ class Model:
         The flat parameter vector; if omitted, a random start from ``seed``.
     seed:
         Seed of the random initialisation (ignored when ``theta`` is given).
-
-    Every method that runs the kernels takes ``n_threads`` (default: all cores) and
-    ``dtype`` (the compute precision, ``"float64"`` by default; ``"float32"`` is about
-    twice as fast and accumulates gradients in float64 too).
     """
 
     def __init__(self, spec: ModelSpec | dict[str, Any] | str | Path, theta: np.ndarray | None = None, *,
