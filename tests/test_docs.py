@@ -18,13 +18,6 @@ import cisreg
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TUTORIALS = sorted(p.stem for p in (DOCS / "tutorials").glob("*.md") if p.stem != "index")
 
-#: Tutorials that cannot run on this version yet, and why: the counts tutorial needs a
-#: Dataset that keeps the table's extra columns (Dataset.columns).
-PENDING = {
-    "mpra-counts": "a counts measurement reads its input/output columns from the Dataset; "
-                   "this Dataset does not keep extra columns (no Dataset.columns)",
-} if not hasattr(cisreg.Dataset, "columns") else {}
-
 #: What a block needs beyond the test extra, by a string that marks it.
 OPTIONAL = {
     "cisreg.plot": ("matplotlib", "logomaker"),
@@ -49,9 +42,7 @@ def test_every_tutorial_is_in_the_index():
     assert TUTORIALS, "no tutorials found"
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=PENDING[n])) if n in PENDING else n
-    for n in TUTORIALS])
+@pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_runs(name, tmp_path, monkeypatch, capsys):
     path = DOCS / "tutorials" / f"{name}.md"
     blocks = fenced_blocks(path, "python")
