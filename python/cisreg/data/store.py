@@ -29,7 +29,6 @@ import gzip
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import warnings
@@ -47,7 +46,8 @@ from cisreg.data.dataset import Dataset
 from cisreg.data.encode import _encode, decode
 from cisreg.errors import DataWarning, InputError
 
-__all__ = ["STORE_FORMAT", "convert", "is_store", "iter_codes", "open_store", "save_store"]
+__all__ = ["STORE_FORMAT", "LazySequences", "convert", "is_store", "iter_codes", "load_data", "open_store",
+           "predict_csv", "save_store"]
 
 STORE_FORMAT = "cisreg-store"
 STORE_VERSION = 1
@@ -270,7 +270,7 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
     except pd.errors.ParserError as exc:
         m = _TOKENIZE.search(str(exc))
         if m:
-            expected, line, saw = (int(g) for g in m.groups())
+            expected, _, saw = (int(g) for g in m.groups())
             raise InputError(f"a line of the file has {saw} fields but the header has {expected}; fix that row",
                              source=source) from None
         raise InputError(f"the file could not be parsed as a table: {' '.join(str(exc).split())}",
@@ -865,7 +865,7 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     try:
         return Dataset(x=LazySequences(codes, alphabet), codes=codes, alphabet=alphabet, counts=arrays.get("counts"),
                        y=arrays.get("y"), split=arrays["split"], source=str(meta.get("source", p)),
-                       notes=tuple(meta.get("notes", ())) + (f"opened from the store {p}",), extra=extra,
+                       notes=(*meta.get("notes", ()), f"opened from the store {p}"), extra=extra,
                        dy=arrays.get("dy"))
     except InputError as exc:
         raise _bad(p, f"inconsistent arrays ({exc})") from None
@@ -880,5 +880,55 @@ def load_data(path: str | os.PathLike[str], **kwargs: Any) -> Dataset:
     return read_table(path, **kwargs)
 
 
-def _finite_or_none(v: float) -> float | None:
-    return v if math.isfinite(v) else None
+def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | os.PathLike[str], *,
+                x_col: str = "x", n_threads: int | None = None,
+                chunk_rows: int = CHUNK_ROWS) -> tuple[int, list[str]]:
+    """Write a model's predictions for every sequence of a data set to a CSV, in chunks.
+
+    Memory does not grow with the number of sequences: the input is read (or, for a
+    store, memory-mapped) one chunk at a time and each chunk's rows are appended to a
+    temporary file, renamed to ``out`` at the end.
+
+    Parameters
+    ----------
+    model : Model
+        A fitted model.
+    data : str, path-like or Dataset
+        A store directory, a table file (CSV/TSV/Parquet/FASTA, optionally
+        gzipped) or a Dataset.
+    out : str or path-like
+        The CSV to write: columns ``x``, ``phi`` and the measurement's
+        prediction columns (as ``cisreg predict`` writes them).
+    x_col : str, default "x"
+        Sequence column of a table file.
+    n_threads : int, optional
+        Kernel threads.
+    chunk_rows : int
+        Rows per chunk.
+
+    Returns
+    -------
+    (int, list of str)
+        The number of rows written and the columns.
+    """
+    out = Path(out)
+    cols: list[str] = []
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for codes in iter_codes(data, x_col=x_col, alphabet=model.alphabet, chunk_rows=chunk_rows):
+                codes = np.ascontiguousarray(codes)
+                phi = model.x_to_phi(codes, n_threads=n_threads)
+                df = pd.DataFrame({"x": decode(codes, model.alphabet), "phi": phi,
+                                   **model.spec.measurement.prediction_columns(model, phi)})
+                df.to_csv(fh, index=False, header=n == 0, float_format="%.10g")
+                cols = list(df.columns)
+                n += len(df)
+            if n == 0:
+                raise InputError("no sequences to predict", source=str(data))
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n, cols
