@@ -155,7 +155,7 @@ def test_streaming_predict_equals_in_memory(tmp_path: Path) -> None:
         convert(p, tmp_path / "s", chunk_rows=64)
     assert main(["predict", str(tmp_path / "m"), str(tmp_path / "s"), "--out", str(tmp_path / "b.csv")]) == 0
     b = pd.read_csv(tmp_path / "b.csv")
-    assert len(b) == 297 and not list(tmp_path.glob("*.tmp-*"))
+    assert len(b) == 297 and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_cli_convert_and_fit_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

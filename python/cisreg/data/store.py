@@ -911,12 +911,20 @@ def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | o
     (int, list of str)
         The number of rows written and the columns.
     """
+    import tempfile
+
     out = Path(out)
+    if not out.parent.is_dir():
+        raise InputError(f"cannot write here: the directory {str(out.parent)!r} does not exist", source=str(out))
     cols: list[str] = []
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(name)
     n = 0
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             for codes in iter_codes(data, x_col=x_col, alphabet=model.alphabet, chunk_rows=chunk_rows):
                 codes = np.ascontiguousarray(codes)
                 phi = model.x_to_phi(codes, n_threads=n_threads)
@@ -927,6 +935,8 @@ def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | o
                 n += len(df)
             if n == 0:
                 raise InputError("no sequences to predict", source=str(data))
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
