@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import Reporter  # noqa: E402
+from _common import Reporter
 
 L, BINS = 75, 10
 CHUNK = 1 << 20
@@ -90,7 +90,7 @@ def step_generate(n: int, path: Path, fmt: str, seed: int, threads: int) -> dict
     else:
         import gzip
 
-        fh = gzip.open(path, "wt", compresslevel=1, newline="")
+        fh = gzip.open(path, "wt", compresslevel=1, newline="")  # noqa: SIM115 - closed below
     done = 0
     try:
         while done < n:
@@ -215,7 +215,7 @@ def main() -> None:
 
     sizes = [int(float(s)) for s in ("1e5" if a.quick else a.sizes).split(",")]
     if a.max:
-        k = int(round(math.log10(max(sizes)))) + 1
+        k = round(math.log10(max(sizes))) + 1
         while 10**k <= a.max:
             sizes.append(10**k)
             k += 1
