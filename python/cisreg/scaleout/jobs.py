@@ -84,7 +84,16 @@ class Job:
         if isinstance(self.data, Dataset):
             from ..fit.checkpoint import fingerprint as data_fp
 
-            data_id: Any = data_fp(self.data, self.data.counts if self.data.counts is not None else self.data.y)
+            import numpy as np
+
+            d = self.data
+            if d.counts is not None:
+                t: Any = d.counts
+            elif d.y is not None:
+                t = d.y if d.dy is None else np.column_stack([d.y, d.dy])
+            else:  # a table of further columns (e.g. MPRA input/output counts)
+                t = d.columns(d.column_names) if d.column_names else np.zeros((d.n, 0))
+            data_id: Any = data_fp(d, t)
         else:
             p = Path(self.data)
             st = p.stat() if p.exists() else None
