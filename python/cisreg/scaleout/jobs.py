@@ -82,9 +82,9 @@ class Job:
         from ..data.dataset import Dataset
 
         if isinstance(self.data, Dataset):
-            from ..fit.checkpoint import fingerprint as data_fp
-
             import numpy as np
+
+            from ..fit.checkpoint import fingerprint as data_fp
 
             d = self.data
             if d.counts is not None:
