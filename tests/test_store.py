@@ -219,3 +219,17 @@ def test_dataparallel_opens_store(tmp_path: Path) -> None:
     save_store(ds, tmp_path / "s")
     part = _load_partition(str(tmp_path / "s"), 0, {})
     same(part, ds)
+
+
+def test_large_integer_columns_summed_and_kept_float64(tmp_path: Path) -> None:
+    df = frame(200)
+    df["big"] = np.arange(200) + 2**30  # integers beyond float32's exact range
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    with pytest.warns(DataWarning):
+        ref = read_table(p)
+    with pytest.warns(DataWarning):
+        convert(p, tmp_path / "s", chunk_rows=64)
+    st = open_store(tmp_path / "s")
+    assert st.extra["big"].dtype == np.float64
+    same(st, ref)

@@ -425,7 +425,8 @@ class _Writer:
         self.tmp.mkdir(parents=True)
         self.layout: _Layout | None = None
         self.w: dict[str, _NpyWriter] = {}
-        self.integer: dict[str, bool] = {}
+        self.integer: dict[str, bool] = {}  # integer-valued (summed over duplicates, as read_table does)
+        self.small: dict[str, bool] = {}  # and below 2^24 in magnitude (stored exactly as float32)
         self.max_count = 0.0
         self.text: dict[str, list[Path]] = {}
         self.n = 0
@@ -446,7 +447,7 @@ class _Writer:
             for i, (k, kind) in enumerate(self.layout.extra.items()):
                 if kind == "number":
                     self.w["extra:" + k] = _NpyWriter(self.tmp / f"extra_{i}.f64", np.float64, ())
-                    self.integer[k] = True
+                    self.integer[k] = self.small[k] = True
                 else:
                     self.text[k] = []
         else:
@@ -467,9 +468,10 @@ class _Writer:
             else:
                 v = np.asarray(v, dtype=np.float64)
                 fin = v[np.isfinite(v)]
-                if self.integer[k] and not (np.array_equal(fin, np.floor(fin)) and
-                                            (fin.size == 0 or np.abs(fin).max() < FLOAT32_EXACT)):
+                if self.integer[k] and not np.array_equal(fin, np.floor(fin)):
                     self.integer[k] = False
+                if self.small[k] and fin.size and np.abs(fin).max() >= FLOAT32_EXACT:
+                    self.small[k] = False
                 self.w["extra:" + k].append(v)
         self.n += len(c.codes)
         self.n_lower += c.n_lower
@@ -531,7 +533,8 @@ class _Writer:
             arrays["counts"] = self._narrow(arrays["counts"], "counts.npy", self.max_count < FLOAT32_EXACT)
         for i, k in enumerate(lay.extra):
             if k not in self.text:
-                arrays["extra:" + k] = self._narrow(arrays["extra:" + k], f"extra_{i}.npy", self.integer[k])
+                arrays["extra:" + k] = self._narrow(arrays["extra:" + k], f"extra_{i}.npy",
+                                                    self.integer[k] and self.small[k])
         kind = "sortseq" if lay.n_bins is not None else "continuous" if lay.has_y else "table"
         meta = {"format": STORE_FORMAT, "version": STORE_VERSION, "alphabet": alphabet, "length": lay.length,
                 "n": n, "kind": kind, "source": source, "notes": notes,
