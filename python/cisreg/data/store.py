@@ -255,7 +255,7 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
                                  source=source)
             missing = [c for c in usecols or () if c not in header]
             if missing:
-                raise InputError(f"no column {missing[0]!r}; columns found: {header}", source=source)
+                raise InputError(f"no sequence column {missing[0]!r}; columns found: {header}", source=source)
             cols = list(range(len(header))) if usecols is None else [header.index(c) for c in usecols]
             reader = pd.read_csv(fh, sep=sep, header=None, names=list(range(len(header))), index_col=False,
                                  dtype=str, keep_default_na=False, na_filter=False, engine="c",
@@ -343,7 +343,7 @@ def iter_codes(data: str | os.PathLike[str] | Dataset, *, x_col: str = "x", alph
         if x_col not in df.columns:
             raise InputError(f"no sequence column {x_col!r}; columns found: {header}", source=str(data))
         try:
-            codes, _ = _encode(df[x_col], letters, source=str(data), column=x_col)
+            codes, _ = _encode(df[x_col], letters, source=str(data))  # as read_sequences reports it
         except InputError as e:
             if e.row is None or offset == 0:
                 raise
