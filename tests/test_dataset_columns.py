@@ -115,3 +115,14 @@ class _nothing:
 
     def __exit__(self, *a: object) -> None:
         return None
+
+
+def test_job_fingerprint_of_a_table_depends_on_its_columns() -> None:
+    from cisreg.scaleout.jobs import Job
+
+    a = from_dataframe(mpra_frame().iloc[[0, 1, 3, 4]])
+    df = mpra_frame().iloc[[0, 1, 3, 4]].copy()
+    df["rna_1"] = df["rna_1"] + 1
+    b = from_dataframe(df)
+    assert Job("a", a).fingerprint() != Job("a", b).fingerprint()
+    assert Job("a", a).fingerprint() == Job("a", a.subset(np.arange(a.n))).fingerprint()

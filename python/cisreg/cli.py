@@ -68,7 +68,7 @@ def _l2(text: str) -> Any:
 #: adds and returns its subparser, and ``run(args) -> int``. They import heavy dependencies
 #: (matplotlib, dask) inside ``run`` only, so that ``cisreg --help`` stays fast.
 COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.plot", "cisreg.commands.fit_many",
-                                   "cisreg.commands.scan", "cisreg.commands.design")
+                                   "cisreg.commands.scan", "cisreg.commands.design", "cisreg.commands.convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     f = sub.add_parser("fit", help="fit a model to a data table and write a model directory")
-    f.add_argument("data", nargs="?", help="CSV/TSV table (columns x, ct_0..ct_{Y-1} or y, optional set)")
+    f.add_argument("data", nargs="?", help="CSV/TSV/Parquet/FASTA table (columns x, ct_0..ct_{Y-1} or y, optional "
+                                           "set) or a store directory from cisreg convert")
     f.add_argument("--example", metavar="NAME", help="use a bundled data set instead of DATA (lac-sortseq)")
     f.add_argument("--model", metavar="SPEC", help="model file (JSON/TOML) or built-in name (lac, "
                                                  "activator-rnap-kinetic); default: lac with --example lac-sortseq")
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="predict phi (and yhat) for the sequences of a table")
     pr.add_argument("model_dir", metavar="DIR")
-    pr.add_argument("data", metavar="DATA", help="CSV/TSV table with a sequence column x")
+    pr.add_argument("data", metavar="DATA", help="CSV/TSV/Parquet/FASTA table with a sequence column x, or a store "
+                                                 "directory (read in chunks)")
     pr.add_argument("--out", metavar="FILE.csv", required=True)
     pr.add_argument("--x-col", default="x")
     pr.add_argument("--threads", type=_threads, default=None)
@@ -168,7 +170,8 @@ class _signals_deferred:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .data.readers import load_example, read_table
+    from .data.readers import load_example
+    from .data.store import load_data
     from .errors import DataWarning, InputError
     from .fit.evaluate import evaluate
     from .fit.loop import fit
@@ -180,7 +183,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     spec, name = _load_spec(args.model, args.example)
     with warnings.catch_warnings():  # the loader's notes are printed below, once
         warnings.simplefilter("ignore", DataWarning)
-        data = load_example(args.example) if args.example else read_table(
+        data = load_example(args.example) if args.example else load_data(
             args.data, x_col=args.x_col, alphabet=args.alphabet or spec.alphabet, seed=args.seed)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -232,18 +235,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .data.readers import read_sequences
-    from .models.io import atomic_write_bytes, load_model
+    from .data.store import predict_csv
+    from .models.io import load_model
 
     model = load_model(args.model_dir)
-    x, codes = read_sequences(args.data, x_col=args.x_col, alphabet=model.alphabet)
-    phi = model.x_to_phi(codes, n_threads=args.threads)
-    df = pd.DataFrame({"x": x, "phi": phi, **model.spec.measurement.prediction_columns(model, phi)})
     out = Path(args.out)
-    atomic_write_bytes(out, df.to_csv(index=False, float_format="%.10g").encode())
-    print(f"wrote {len(df)} predictions ({', '.join(df.columns)}) to {out}")
+    n, cols = predict_csv(model, args.data, out, x_col=args.x_col, n_threads=args.threads)  # streams, in chunks
+    print(f"wrote {n} predictions ({', '.join(cols)}) to {out}")
     return 0
 
 

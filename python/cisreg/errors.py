@@ -13,6 +13,8 @@ class InputError(ValueError):
 
     Attributes
     ----------
+    message:
+        The message without the location prefix.
     source:
         The file or argument the problem was found in (may be ``None``).
     row, column, key:
@@ -42,6 +44,7 @@ class InputError(ValueError):
         if row is not None:
             full += " (rows are data rows counted from 0, header excluded)"
         super().__init__(full)
+        self.message = message
         self.source = source
         self.row = row
         self.column = column

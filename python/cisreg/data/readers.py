@@ -138,7 +138,7 @@ def read_table(
     from_dataframe : the checks and conversions applied to the table.
     """
     if file_format(path) == "fasta":
-        return read_fasta(path, x_col=x_col, alphabet=alphabet, seed=seed, split=split)
+        return read_fasta(path, x_col=x_col, alphabet=alphabet, seed=seed, split=split, aggregate=aggregate)
     df, source, read_as = read_frame(path)
     return _from_dataframe(
         df,

@@ -90,13 +90,15 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
 
 def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
                     checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
-    from .loop import _Stop, l2_vector
+    from .loop import _Stop, init_rows, l2_vector
 
     meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # the same start as the CPU loop draws
-        model.theta[:] = initial_theta(model.compiled, rng, targets=targets[train], codes=data.codes[train])
+        init = init_rows(train)
+        model.theta[:] = initial_theta(model.compiled, rng, targets=np.asarray(targets[init], dtype=np.float64),
+                                       codes=np.asarray(data.codes[init]))
     lay = model.layout
     l2 = l2_vector(lay, settings["l2"])
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())  # host copy of the state

@@ -12,6 +12,10 @@ from ..models.model import Model
 __all__ = ["SPLITS", "evaluate"]
 
 SPLITS = ("training", "validation", "test")
+#: Splits larger than this get their information metrics (kNN estimates, one observation
+#: per read) from an evenly spaced subsample of at least this many rows; the NLL of all
+#: rows is reported too.
+METRICS_MAX_ROWS = 1_000_000
 
 
 def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n_threads: int | None = None,
@@ -21,7 +25,9 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
 
     I_pred is estimated exactly as MAVE-NN does (see :mod:`cisreg.fit.metrics`): one
     observation per read, phi fuzzed by 0.01 sd, kNN entropies with k = 5, and an
-    uncertainty from 25 random half-subsamples.
+    uncertainty from 25 random half-subsamples. A split of more than METRICS_MAX_ROWS
+    rows is evaluated on an evenly spaced subsample of at least that many rows (with a
+    random offset), and ``nll_all_rows_nats`` gives the NLL of all its rows.
     """
     targets = model.targets_of(data)
     out: dict[str, dict[str, Any]] = {}
@@ -30,9 +36,20 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
         if len(rows) == 0:
             continue
         rng = np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 9])
+        m: dict[str, Any] = {"sequences": int(len(rows))}
+        if len(rows) > METRICS_MAX_ROWS:  # a library of 10^7+: the information metrics on a subsample
+            nll_all = model.loss(data.codes, targets, rows, n_threads=n_threads)
+            step = len(rows) // METRICS_MAX_ROWS
+            rows = np.ascontiguousarray(rows[int(rng.integers(step)) :: step])
+            m["metrics_rows"] = int(len(rows))
+            m["nll_all_rows_nats"] = float(nll_all)
+            m["notes"] = [f"I_var, I_pred and R^2 were estimated on {len(rows)} evenly spaced rows of this split"]
         nll, per_row = model.loss(data.codes, targets, rows, n_threads=n_threads, per_row=True)
         phi = model.x_to_phi(data.codes[rows], n_threads=n_threads)
-        m: dict[str, Any] = {"sequences": len(rows)}
-        m.update(model.spec.measurement.metrics(model, phi, targets[rows], nll, per_row, rng, uncertainty))
+        mm = model.spec.measurement.metrics(model, phi, np.asarray(targets[rows], dtype=np.float64), nll, per_row,
+                                            rng, uncertainty)
+        if "notes" in m and "notes" in mm:
+            mm["notes"] = m["notes"] + mm["notes"]
+        m.update(mm)
         out[split] = m
     return out

@@ -294,6 +294,20 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
     return tot, tot_reads
 
 
+#: At most this many training rows (evenly spaced) inform the initialisation, so that a
+#: fit of 10^8 sequences does not copy all its training codes and targets.
+INIT_MAX_ROWS = 1_000_000
+
+
+def init_rows(train: np.ndarray) -> np.ndarray:
+    """The training rows the initialisation looks at: all of them up to INIT_MAX_ROWS,
+    else every k-th."""
+    if len(train) <= INIT_MAX_ROWS:
+        return train
+    out: np.ndarray = train[:: -(-len(train) // INIT_MAX_ROWS)]
+    return out
+
+
 #: Block kinds an l2 given as one number applies to.
 L2_KINDS = ("energy", "pair", "bias", "measurement")
 
@@ -328,7 +342,9 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # a start drawn from this restart's generator, not Model's default seed
-        model.theta[:] = initial_theta(model.compiled, rng, targets=targets[train], codes=data.codes[train])
+        init = init_rows(train)
+        model.theta[:] = initial_theta(model.compiled, rng, targets=np.asarray(targets[init], dtype=np.float64),
+                                       codes=np.asarray(data.codes[init]))
     lay = model.layout
     l2 = l2_vector(lay, settings["l2"])
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())

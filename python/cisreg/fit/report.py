@@ -15,10 +15,14 @@ from .result import FitResult
 def consensus_sequence(data: Dataset) -> str:
     """The library's reference: the most common letter at each position of the
     training sequences (the wild type of a mutagenised library)."""
-    from ..models.compile import letter_frequencies
-
-    freq = letter_frequencies(data.codes[data.indices("training")], len(data.alphabet))
-    return "".join(data.alphabet[i] for i in freq.argmax(axis=1))
+    train = data.indices("training")
+    counts = np.zeros((data.length, len(data.alphabet)))
+    step = 1 << 20  # in pieces: no copy of all training codes of a large (memory-mapped) library
+    for i in range(0, len(train), step):
+        codes = np.asarray(data.codes[train[i : i + step]])
+        for a in range(len(data.alphabet)):  # loop over letters, not rows
+            counts[:, a] += (codes == a).sum(axis=0)
+    return "".join(data.alphabet[i] for i in counts.argmax(axis=1))
 
 
 def physical_parameters(model: Model, *, x_ref: str | None, temperature_c: float = 37.0) -> dict[str, Any]:

@@ -168,7 +168,7 @@ class SortSeq(MeasurementProcess):
         return data.counts
 
     def amounts(self, targets: np.ndarray) -> np.ndarray:
-        out: np.ndarray = targets.sum(axis=1)
+        out: np.ndarray = targets.sum(axis=1, dtype=np.float64)  # float64 also for float32 (store) counts
         return out
 
     @property

@@ -1,0 +1,235 @@
+"""Stores: round trips, streaming convert (CSV/TSV gz, Parquet, FASTA), duplicates, fits and
+streaming predictions on memory-mapped data, broken stores."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cisreg
+from cisreg.cli import main
+from cisreg.data import read_table
+from cisreg.data.store import convert, open_store, predict_csv, save_store
+from cisreg.errors import DataWarning, InputError
+
+L = 16
+SPEC = {"alphabet": "ACGT", "length": L, "sites": [{"name": "A", "start": 2, "width": 8}],
+        "thermodynamic": {"states": [{"name": "free", "bound": []}, {"name": "A", "bound": ["A"], "activity": 1}]},
+        "measurement": {"type": "sortseq", "bins": 3, "hidden": 4}}
+
+
+def frame(n: int = 600, dups: bool = True, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    seqs = ["".join(s) for s in rng.choice(list("ACGT"), (n, L))]
+    if dups:
+        seqs[5], seqs[n - 1], seqs[n // 2] = seqs[1], seqs[1].lower(), seqs[7]
+    df = pd.DataFrame({"x": seqs, **{f"ct_{i}": rng.integers(0, 4, n) + (i == 0) for i in range(3)}})
+    df["tag"] = [f"t{i}" for i in range(n)]
+    df["w"] = rng.normal(size=n)
+    return df
+
+
+def same(a: cisreg.Dataset, b: cisreg.Dataset) -> None:
+    np.testing.assert_array_equal(np.asarray(a.codes), b.codes)
+    np.testing.assert_array_equal(np.asarray(a.split), b.split)
+    for k in ("counts", "y", "dy"):
+        u, v = getattr(a, k), getattr(b, k)
+        assert (u is None) == (v is None)
+        if u is not None:
+            np.testing.assert_array_equal(np.asarray(u, dtype=np.float64), v)
+    assert list(a.extra) == list(b.extra)
+    for k in a.extra:
+        u, v = np.asarray(a.extra[k]), np.asarray(b.extra[k])
+        if v.dtype.kind == "f":
+            np.testing.assert_array_equal(u.astype(np.float64), v)
+        else:
+            assert u.astype(str).tolist() == v.astype(str).tolist()
+    assert list(a.x[:3]) == list(b.x[:3])
+
+
+def test_round_trip_and_memmap(tmp_path: Path) -> None:
+    with pytest.warns(DataWarning):
+        ds = cisreg.from_dataframe(frame())
+    save_store(ds, tmp_path / "s")
+    st = open_store(tmp_path / "s", verify=True)
+    assert isinstance(st.codes, np.memmap) and st.counts.dtype == np.float32
+    same(st, ds)
+    assert st.kind == "sortseq" and st.n == ds.n
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    assert meta["format"] == "cisreg-store" and meta["n"] == ds.n and len(meta["arrays"]["codes"]["sha256"]) == 64
+    sub = st.subset([0, 2])
+    np.testing.assert_array_equal(sub.codes, ds.codes[[0, 2]])
+    inmem = open_store(tmp_path / "s", mmap=False)
+    assert not isinstance(inmem.codes, np.memmap)
+    same(inmem, ds)
+
+
+@pytest.mark.parametrize("name", ["d.csv.gz", "d.tsv", "d.parquet"])
+def test_convert_equals_read_table_with_duplicates(tmp_path: Path, name: str) -> None:
+    df = frame()
+    p = tmp_path / name
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+        df.to_parquet(p)
+    else:
+        df.to_csv(p, sep="\t" if ".tsv" in name else ",", index=False)
+    with pytest.warns(DataWarning, match="aggregated 3 duplicate rows"):
+        ref = read_table(p)
+    with pytest.warns(DataWarning, match="aggregated 3 duplicate rows into 597"):
+        convert(p, tmp_path / "s", chunk_rows=128)  # duplicates across chunks
+    same(open_store(tmp_path / "s"), ref)
+
+
+def test_convert_fasta_and_no_aggregate(tmp_path: Path) -> None:
+    df = frame(50)
+    fa = tmp_path / "s.fa.gz"
+    fa.write_bytes(gzip.compress("".join(f">s{i}\n{x}\n" for i, x in enumerate(df["x"])).encode()))
+    with pytest.warns(DataWarning):
+        convert(fa, tmp_path / "st", chunk_rows=16)
+    st = open_store(tmp_path / "st")
+    assert st.kind == "table" and st.n == 47 and st.extra["id"][1] == "s1"
+    convert(fa, tmp_path / "all", chunk_rows=16, aggregate=False)
+    assert open_store(tmp_path / "all").n == 50
+
+
+def test_convert_errors_name_absolute_rows(tmp_path: Path) -> None:
+    df = frame(300, dups=False)
+    df.loc[250, "ct_1"] = -1
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(InputError, match=r"row 250, column 'ct_1': the count is negative"):
+        convert(p, tmp_path / "s", chunk_rows=100)
+    assert not (tmp_path / "s").exists() and not list(tmp_path.glob("s.tmp*"))
+    df = frame(300, dups=False)
+    df.loc[299, "x"] = "ACGT"
+    df.to_csv(p, index=False)
+    with pytest.raises(InputError, match=r"row 299.*length 4"):
+        convert(p, tmp_path / "s", chunk_rows=100)
+
+
+def test_fit_on_store_equals_fit_in_memory(tmp_path: Path) -> None:
+    with pytest.warns(DataWarning):
+        ds = cisreg.from_dataframe(frame())
+    save_store(ds, tmp_path / "s")
+    st = open_store(tmp_path / "s")
+    a = cisreg.fit(ds, SPEC, epochs=3, quiet=True, seed=3, checkpoint_every=1, checkpoint_dir=tmp_path / "c1")
+    b = cisreg.fit(st, SPEC, epochs=3, quiet=True, seed=3)
+    np.testing.assert_array_equal(a.model.theta, b.model.theta)
+    assert st.codes.flags.writeable is False  # used in place, never copied into a writable array
+    ma, mb = cisreg.evaluate(a.model, ds), cisreg.evaluate(b.model, st)
+    assert ma["test"]["nll_per_read_nats"] == pytest.approx(mb["test"]["nll_per_read_nats"], rel=1e-12)
+
+
+def test_metrics_subsample_large_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cisreg.fit import evaluate as E
+
+    with pytest.warns(DataWarning):
+        ds = cisreg.from_dataframe(frame())
+    m = cisreg.Model(SPEC)
+    monkeypatch.setattr(E, "METRICS_MAX_ROWS", 100)
+    out = E.evaluate(m, ds)
+    assert out["training"]["metrics_rows"] < out["training"]["sequences"]
+    assert "evenly spaced" in out["training"]["notes"][0]
+
+
+def test_streaming_predict_equals_in_memory(tmp_path: Path) -> None:
+    df = frame(300)
+    p = tmp_path / "d.csv.gz"
+    df.to_csv(p, index=False)
+    m = cisreg.Model(SPEC, seed=2)
+    m.save(tmp_path / "m")
+    n, cols = predict_csv(m, p, tmp_path / "a.csv", chunk_rows=64)
+    assert n == 300 and cols == ["x", "phi", "ybar"]
+    got = pd.read_csv(tmp_path / "a.csv")
+    phi = m.x_to_phi(df["x"].str.upper().tolist())
+    want = pd.DataFrame({"x": df["x"].str.upper(), "phi": phi, "ybar": m.phi_to_yhat(phi)})
+    assert (tmp_path / "a.csv").read_text() == want.to_csv(index=False, float_format="%.10g")
+    assert list(got["x"]) == list(want["x"])
+    with pytest.warns(DataWarning):
+        convert(p, tmp_path / "s", chunk_rows=64)
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "s"), "--out", str(tmp_path / "b.csv")]) == 0
+    b = pd.read_csv(tmp_path / "b.csv")
+    assert len(b) == 297 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_convert_and_fit_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "d.csv"
+    frame(300, dups=False).to_csv(p, index=False)
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    assert main(["convert", str(p), "--out", str(tmp_path / "s"), "--verify", "--chunk-rows", "100"]) == 0
+    assert "300 sequences" in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "s"), "--model", str(tmp_path / "spec.json"), "--out", str(tmp_path / "m"),
+                 "--epochs", "2", "--quiet"]) == 0
+    assert (tmp_path / "m" / "report.json").is_file()
+
+
+def test_broken_stores(tmp_path: Path) -> None:
+    ds = cisreg.from_dataframe(frame(100, dups=False))
+    s = save_store(ds, tmp_path / "s")
+    codes = s / "codes.npy"
+    raw = codes.read_bytes()
+    codes.write_bytes(raw[:-50])
+    with pytest.raises(InputError, match=r"codes.npy .*(truncated|holds).*convert the data again") as e:
+        open_store(s)
+    assert "\n" not in str(e.value)
+    codes.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    open_store(s)  # a flipped byte is only seen by verify
+    with pytest.raises(InputError, match="SHA-256"):
+        open_store(s, verify=True)
+    (s / "meta.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"meta\.json is unreadable"):
+        open_store(s)
+    (s / "meta.json").unlink()
+    with pytest.raises(InputError, match=r"no meta\.json"):
+        open_store(s)
+    with pytest.raises(InputError, match="not a directory"):
+        open_store(tmp_path / "nope")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "f").write_text("x")
+    with pytest.raises(InputError, match="not a cisreg store"):
+        save_store(ds, tmp_path / "other")
+
+
+def test_save_store_from_parts_aggregates_across_parts(tmp_path: Path) -> None:
+    df = frame(200, dups=False)
+    parts = [cisreg.from_dataframe(df.iloc[:120].assign(set="training")),
+             cisreg.from_dataframe(pd.concat([df.iloc[100:200], df.iloc[:3]])
+                                   .assign(set=["training"] + ["validation"] * 102))]
+    with pytest.warns(DataWarning, match="aggregated 23 duplicate rows into 200"):
+        save_store(parts, tmp_path / "s")
+    st = open_store(tmp_path / "s")
+    assert st.n == 200
+    np.testing.assert_array_equal(st.counts[:3], parts[0].counts[:3] + parts[1].counts[-3:])
+    np.testing.assert_array_equal(st.split[:120], 0)
+    np.testing.assert_array_equal(st.split[120:], 1)
+
+
+def test_dataparallel_opens_store(tmp_path: Path) -> None:
+    from cisreg.scaleout.dataparallel import _load_partition
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        ds = cisreg.from_dataframe(frame())
+    save_store(ds, tmp_path / "s")
+    part = _load_partition(str(tmp_path / "s"), 0, {})
+    same(part, ds)
+
+
+def test_large_integer_columns_summed_and_kept_float64(tmp_path: Path) -> None:
+    df = frame(200)
+    df["big"] = np.arange(200) + 2**30  # integers beyond float32's exact range
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    with pytest.warns(DataWarning):
+        ref = read_table(p)
+    with pytest.warns(DataWarning):
+        convert(p, tmp_path / "s", chunk_rows=64)
+    st = open_store(tmp_path / "s")
+    assert st.extra["big"].dtype == np.float64
+    same(st, ref)
