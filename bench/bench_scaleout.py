@@ -7,7 +7,8 @@ Cases, each one JSON line:
   with one kernel thread) and by :func:`cisreg.fit_many` on a LocalCluster of 1 and 2
   workers (one kernel thread each). Fields: ``models_per_min``, ``ratio_vs_serial``.
 - ``dataparallel``: :func:`cisreg.scaleout.fit_partitioned` of the lac model on the bundled
-  data repeated to ``--dp-rows`` rows and cut into ``P`` partitions: ``E`` Adam epochs
+  data repeated to ``--dp-rows`` rows and cut into ``P`` partitions (stores on disk, as
+  `cisreg convert` writes them; each worker opens its own): ``E`` Adam epochs
   (minibatch ``--dp-batch``) and ``E`` full-batch L-BFGS iterations, in this process
   (``workers`` = 0) and on 1 and 2 workers; the bench checks that the parameters are
   bit-identical to the serial fit's. Fields: ``s_per_epoch``, ``ratio_vs_serial``.
@@ -100,9 +101,21 @@ def bench_fit_many(rep: Reporter, data: cisreg.Dataset, args: argparse.Namespace
 
 
 def bench_dataparallel(rep: Reporter, data: cisreg.Dataset, args: argparse.Namespace) -> None:
+    from cisreg.data.store import save_store
+
     rng = np.random.default_rng(0)
     order = rng.permutation(np.resize(np.arange(data.n), args.dp_rows))  # the lac rows, repeated to dp_rows
-    parts = [data.subset(np.sort(p)) for p in np.array_split(order, args.partitions)]
+    tmp = tempfile.mkdtemp(prefix="cisreg-bench-")
+    parts = []  # stores on disk, as a user would partition a library: the workers open them
+    for i, p in enumerate(np.array_split(order, args.partitions)):
+        parts.append(str(save_store(data.subset(np.sort(p)), os.path.join(tmp, f"part{i}"), aggregate=False)))
+    try:
+        _dataparallel_cases(rep, parts, args)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _dataparallel_cases(rep: Reporter, parts: list[str], args: argparse.Namespace) -> None:
     cases = [("adam", dict(method="adam", epochs=args.dp_epochs, patience=args.dp_epochs + 1,
                            batch_size=args.dp_batch)),
              ("lbfgs", dict(method="lbfgs", maxiter=args.dp_epochs))]

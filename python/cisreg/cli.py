@@ -14,8 +14,9 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 EXIT_ERROR = 2
 EXIT_DIVERGED = 3
@@ -214,7 +215,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
         except KeyboardInterrupt:
             result.interrupted = True
-            metrics = {"note": "metrics were not computed: interrupted"}
+            metrics = {"note": "metrics were not computed: interrupted"}  # type: ignore[dict-item]
         with _signals_deferred():
             report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
             result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})

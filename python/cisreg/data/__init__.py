@@ -18,8 +18,8 @@ load_example, example_path
 from __future__ import annotations
 
 from cisreg.data.alphabet import ALPHABETS, resolve_alphabet
-from cisreg.data.encode import decode, encode
 from cisreg.data.dataset import SPLIT_NAMES, Dataset
+from cisreg.data.encode import decode, encode
 from cisreg.data.readers import (
     EXAMPLES,
     example_path,

@@ -19,7 +19,7 @@ import numpy as np
 
 from cisreg.errors import InputError
 
-__all__ = ["SPLIT_NAMES", "SET_VALUES", "Dataset"]
+__all__ = ["SET_VALUES", "SPLIT_NAMES", "Dataset"]
 
 SPLIT_NAMES: tuple[str, ...] = ("training", "validation", "test")
 
@@ -108,7 +108,8 @@ class Dataset:
                 problems.append(f"{name} must be a float64 array [N]")
         if self.dy is not None and self.y is None:
             problems.append("dy needs y")
-        if not isinstance(self.extra, dict):
+        extra: Any = self.extra  # annotated a dict; checked as given
+        if not isinstance(extra, dict):
             problems.append("extra must be a dict of column name -> array [N]")
         else:
             for name, v in self.extra.items():

@@ -17,7 +17,7 @@ import pandas as pd
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.errors import InputError
 
-__all__ = ["encode", "decode"]
+__all__ = ["decode", "encode"]
 
 _INVALID = 255
 
@@ -40,7 +40,7 @@ def _describe_missing(value: Any) -> str:
     return f"is not a string but {type(value).__name__} {value!r}"
 
 
-def _as_list(seqs: Any, source: str | None) -> list:
+def _as_list(seqs: Any, source: str | None) -> list[Any]:
     """Return the sequences as a Python list, rejecting unusable containers."""
     if isinstance(seqs, (str, bytes)):
         raise InputError(
@@ -49,7 +49,8 @@ def _as_list(seqs: Any, source: str | None) -> list:
             source=source,
         )
     if isinstance(seqs, pd.Series):
-        return seqs.tolist()
+        as_list: list[Any] = seqs.tolist()
+        return as_list
     if isinstance(seqs, np.ndarray):
         if seqs.ndim != 1:
             raise InputError(
@@ -57,7 +58,8 @@ def _as_list(seqs: Any, source: str | None) -> list:
                 "pass one string per sequence",
                 source=source,
             )
-        return seqs.tolist()
+        from_array: list[Any] = seqs.tolist()
+        return from_array
     if isinstance(seqs, (list, tuple)):
         return list(seqs)
     if isinstance(seqs, Sequence):
@@ -157,9 +159,7 @@ def _encode(
     codes = np.ascontiguousarray(flat.reshape(n, length))
     # Lower-case ASCII letters are the bytes >= 'a' (0x61); valid input has
     # no other bytes that large.
-    lowercase = (np.frombuffer(raw, dtype=np.uint8) >= ord("a")).reshape(
-        n, length
-    ).any(axis=1)
+    lowercase = np.asarray((np.frombuffer(raw, dtype=np.uint8) >= ord("a")).reshape(n, length).any(axis=1))
     return codes, lowercase
 
 
@@ -256,4 +256,5 @@ def decode(codes: np.ndarray, alphabet: str = "ACGT") -> np.ndarray:
         )
     table = np.frombuffer(letters.encode("ascii"), dtype=np.uint8)
     as_bytes = np.ascontiguousarray(table[arr])
-    return as_bytes.view(f"S{length}").reshape(n).astype(f"<U{length}")
+    out: np.ndarray = as_bytes.view(f"S{length}").reshape(n).astype(f"<U{length}")
+    return out

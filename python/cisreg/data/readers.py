@@ -10,6 +10,7 @@ import importlib.resources
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -346,7 +347,7 @@ def read_sequences(
 # FASTA
 
 
-def _fasta_lines(path: Path, source: str) -> object:
+def _fasta_lines(path: Path, source: str) -> Iterator[str]:
     """The lines of a (gzipped) text file, with read errors as InputError."""
     opener = gzip.open if _is_gzip(path) else open
     try:
@@ -371,7 +372,9 @@ def iter_fasta(path: str | os.PathLike[str]) -> object:
     p = Path(path)
     source = str(path)
     _check_file(p, source, "a FASTA file")
-    name, parts, n_lines = None, [], 0
+    name: str | None = None
+    parts: list[str] = []
+    n_lines = 0
     for n_lines, line in enumerate(_fasta_lines(p, source), 1):
         line = line.strip()
         if not line or line.startswith(";"):

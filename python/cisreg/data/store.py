@@ -91,7 +91,7 @@ class _NpyWriter:
         a = np.ascontiguousarray(a, dtype=self.dtype)
         if a.shape[1:] != self.tail:
             raise ValueError(f"{self.path.name}: rows of shape {a.shape[1:]}, expected {self.tail}")
-        buf = memoryview(a).cast("B")
+        buf = a.data.cast("B")
         self.fh.write(buf)
         self.sha.update(buf)
         self.n += a.shape[0]
@@ -857,7 +857,7 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
         if verify:
             sha = hashlib.sha256()
             for i in range(0, a.shape[0], CHUNK_ROWS):
-                sha.update(memoryview(np.ascontiguousarray(a[i : i + CHUNK_ROWS])).cast("B"))
+                sha.update(np.ascontiguousarray(a[i : i + CHUNK_ROWS]).data.cast("B"))
             if sha.hexdigest() != info.get("sha256"):
                 raise _bad(p, f"{f.name} does not match its SHA-256 in meta.json (corrupt)")
         arrays[key] = a
@@ -866,7 +866,8 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     codes = arrays["codes"]
     extra = {name: arrays["extra:" + name] for name, _ in columns if "extra:" + name in arrays}
     try:
-        return Dataset(x=LazySequences(codes, alphabet), codes=codes, alphabet=alphabet, counts=arrays.get("counts"),
+        return Dataset(x=LazySequences(codes, alphabet), codes=codes,  # type: ignore[arg-type]
+                       alphabet=alphabet, counts=arrays.get("counts"),
                        y=arrays.get("y"), split=arrays["split"], source=str(meta.get("source", p)),
                        notes=(*meta.get("notes", ()), f"opened from the store {p}"), extra=extra,
                        dy=arrays.get("dy"))

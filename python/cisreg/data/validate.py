@@ -120,7 +120,7 @@ def _check_split_fractions(split: Any) -> tuple[float, float, float]:
             f"validation, test) that sum to 1, got {split!r}",
             source="argument split",
         )
-    return fracs  # type: ignore[return-value]
+    return fracs
 
 
 def _count_columns(
@@ -173,9 +173,7 @@ def _parse_numeric(
     out = np.empty((n, len(cols)), dtype=np.float64)
     for j, col in enumerate(cols):
         series = df[col]
-        if pd.api.types.is_bool_dtype(series.dtype):
-            parsed = series.astype(np.float64)
-        elif pd.api.types.is_numeric_dtype(series.dtype):
+        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
             parsed = series.astype(np.float64)
         else:
             parsed = pd.to_numeric(series, errors="coerce")
@@ -252,15 +250,16 @@ def _parse_set(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
             "the column for a random split",
             source=source, row=row, column=col,
         )
-    return mapped.to_numpy(dtype=np.int8)
+    out: np.ndarray = mapped.to_numpy(dtype=np.int8)
+    return out
 
 
 def _random_split(
     n: int, fracs: tuple[float, float, float], seed: int
 ) -> np.ndarray:
     """Seeded random split with group sizes given by rounding."""
-    n_train = min(n, int(math.floor(fracs[0] * n + 0.5)))
-    n_val = min(n - n_train, int(math.floor(fracs[1] * n + 0.5)))
+    n_train = min(n, math.floor(fracs[0] * n + 0.5))
+    n_val = min(n - n_train, math.floor(fracs[1] * n + 0.5))
     perm = np.random.default_rng(seed).permutation(n)
     split = np.full(n, 2, dtype=np.int8)
     split[perm[:n_train]] = 0
@@ -526,5 +525,6 @@ def _parse_extra(series: pd.Series) -> np.ndarray:
     parsed = pd.to_numeric(text.where(text.astype(str).str.strip() != "", np.nan), errors="coerce")
     blank = text.astype(str).str.strip() == ""
     if bool(blank.all()) or bool((parsed.isna() & ~blank).any()):
-        return text.astype(str).to_numpy(dtype=object)
+        strings: np.ndarray = text.astype(str).to_numpy(dtype=object)
+        return strings
     return np.ascontiguousarray(parsed.to_numpy(dtype=np.float64))

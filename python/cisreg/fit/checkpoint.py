@@ -54,7 +54,7 @@ def fingerprint(data: Dataset, targets: np.ndarray) -> str:
         h.update(str(a.shape).encode())
         step = max(1, (1 << 26) // max(1, a[:1].nbytes))  # in pieces: no copy of a memory-mapped store
         for i in range(0, max(len(a), 1), step):
-            h.update(np.ascontiguousarray(a[i : i + step]).reshape(-1).view(np.uint8))
+            h.update(np.ascontiguousarray(a[i : i + step]).reshape(-1).view(np.uint8).data)
     return h.hexdigest()
 
 

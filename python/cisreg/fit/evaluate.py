@@ -36,12 +36,12 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
         if len(rows) == 0:
             continue
         rng = np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 9])
-        m: dict[str, Any] = {"sequences": int(len(rows))}
+        m: dict[str, Any] = {"sequences": len(rows)}
         if len(rows) > METRICS_MAX_ROWS:  # a library of 10^7+: the information metrics on a subsample
             nll_all = model.loss(data.codes, targets, rows, n_threads=n_threads)
             step = len(rows) // METRICS_MAX_ROWS
             rows = np.ascontiguousarray(rows[int(rng.integers(step)) :: step])
-            m["metrics_rows"] = int(len(rows))
+            m["metrics_rows"] = len(rows)
             m["nll_all_rows_nats"] = float(nll_all)
             m["notes"] = [f"I_var, I_pred and R^2 were estimated on {len(rows)} evenly spaced rows of this split"]
         nll, per_row = model.loss(data.codes, targets, rows, n_threads=n_threads, per_row=True)

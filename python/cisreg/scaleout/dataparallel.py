@@ -44,7 +44,7 @@ def _load_partition(p: Any, seed: int, read: dict[str, Any]) -> Any:
     if path.is_dir():
         from ..data import store
 
-        return store.open_store(path)  # type: ignore[attr-defined]
+        return store.open_store(path)
     from ..data.readers import read_table
 
     return read_table(path, seed=seed, **read)

@@ -191,7 +191,7 @@ def _load_data(job: Job, seed: int) -> Any:
     if p.is_dir():
         from ..data import store
 
-        return store.open_store(p)  # type: ignore[attr-defined]
+        return store.open_store(p)
     return read_table(p, seed=seed, **job.read)
 
 
