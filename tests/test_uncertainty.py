@@ -129,3 +129,38 @@ def test_bad_settings_are_refused(rng):
         laplace(res.model, data, level=1.5)
     with pytest.raises(cisreg.InputError, match="nuisance"):
         laplace(res.model, data, nuisance="marginal")
+
+
+def test_laplace_intervals_cover_the_truth_on_simulated_counts():
+    """Calibration: MPRA counts simulated from a one-site promoter model, fitted, polished
+    to the optimum of the training likelihood, Laplace 95% intervals of every physical
+    parameter (energy matrix in the uniform gauge, offset): over 16 data sets the intervals
+    cover the truth at about the nominal rate (0.91-0.94 measured in longer runs). Intervals
+    taken at the early-stopped Adam fit itself (polish=0) cover 0.06 here: they describe the
+    optimum, which that fit has not reached - hence the polish by default."""
+    W = 8
+    spec = {"name": "P", "alphabet": "dna", "length": W, "sites": [{"name": "P", "start": 0, "width": W}],
+            "thermodynamic": {"states": [{"name": "free", "bound": []},
+                                         {"name": "P", "bound": ["P"], "activity": 1}]},
+            "measurement": {"type": "counts", "input": ["dna_0", "dna_1"], "output": ["rna_0", "rna_1"]}}
+    rng = np.random.default_rng(11)
+    truth = cisreg.Model(spec)
+    lay, th = truth.layout, truth.theta
+    wt = "".join(rng.choice(list("ACGT"), W))
+    E = rng.uniform(0.3, 1.2, (W, 4))
+    E[np.arange(W), ["ACGT".index(c) for c in wt]] = 0.0
+    lay.view(th, "E.P")[...] = E
+    lay.view(th, "eps.P")[...] = -0.5
+    lay.view(th, "counts.log_depth")[...] = [-0.3, 0.2]
+    lay.view(th, "counts.log_slope")[...] = np.log(3.0)
+    f_true = physical_flat(truth)[1]
+    hits = []
+    for k in range(16):
+        data = cisreg.simulate.counts(truth, n=4000, rng=rng, wt=wt, mutation_rate=0.3)
+        res = cisreg.fit(data, spec, epochs=100, batch_size=1000, learning_rate=0.03, seed=k, quiet=True,
+                         dtype="float64", l2=0.0)
+        u = laplace(res.model, data, l2=0.0)
+        assert u.se.shape == f_true.shape and np.all(u.se > 0)
+        hits.append((u.lo <= f_true) & (f_true <= u.hi))
+    coverage = float(np.mean(hits))
+    assert 0.85 <= coverage <= 0.99, coverage

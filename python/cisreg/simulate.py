@@ -111,13 +111,17 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
            split: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Dataset:
     """MPRA barcode counts drawn from ``model``'s ``"counts"`` measurement.
 
-    Each of the ``n`` variants gets ``max(1, Poisson(barcodes_per_variant))`` barcodes;
-    each barcode an abundance ``exp(N(0, library_sd^2))`` in the plasmid library. For
-    replicate r, the barcode's input (DNA) reads are ``Poisson(dna_reads_per_barcode *
-    abundance)`` and its output (RNA) reads are Poisson or negative binomial (the model's
-    noise, with its per-replicate dispersion) with mean ``(input + pseudocount) *
-    exp(c_r) * g(phi)``: exactly the likelihood the model fits, with its parameters
-    ``counts.log_depth`` (c), the link g and, for ``"negbin"``, ``counts.log_dispersion``.
+    Each of the ``n`` drawn variants gets ``max(1, Poisson(barcodes_per_variant))``
+    barcodes (a sequence drawn twice is one variant with the barcodes of both); each
+    barcode an abundance ``exp(N(0, library_sd^2))`` in the plasmid library. For replicate
+    r, a barcode's input (DNA) reads are ``Poisson(dna_reads_per_barcode * abundance)``.
+    The output (RNA) reads of each row the model will see (a barcode, or a variant with its
+    barcodes' input reads summed) are Poisson or negative binomial (the model's noise, with
+    its per-replicate dispersion) with mean ``(input + pseudocount) * exp(c_r) * g(phi)``:
+    exactly the likelihood the model fits, with its parameters ``counts.log_depth`` (c), the
+    link g and, for ``"negbin"``, ``counts.log_dispersion``. For Poisson noise the
+    per-variant output is the sum of the per-barcode draws (plus one pseudocount's share),
+    so the two layouts drawn with the same seed are the same experiment.
 
     Parameters
     ----------
@@ -144,7 +148,8 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
     Returns
     -------
     Dataset
-        Kind ``"table"``, with the measurement's input and output columns.
+        Kind ``"table"``, with the measurement's input and output columns (at most ``n``
+        variants: repeated draws of a sequence are pooled).
     """
     from .models.measurement import Counts
 
@@ -158,38 +163,59 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
     codes = (mutagenised_library(wt, n, mutation_rate, rng, model.alphabet) if wt is not None
              else random_library(model.spec.length, n, rng, model.alphabet))
     R = meas.replicates
-    phi = model.x_to_phi(codes)
+    x = _decode(codes, model.alphabet)
+    # a sequence drawn twice is one variant (its barcodes pooled): the rows the model sees
+    ux, first, inverse = np.unique(x, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # variants in order of first draw
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    ux, ucodes = ux[order], codes[first[order]]
+    nv = len(ux)
+    nb = np.zeros(nv, dtype=np.int64)
+    np.add.at(nb, rank[inverse.ravel()], np.maximum(rng.poisson(barcodes_per_variant, size=n), 1))
+    phi = model.x_to_phi(ucodes)
     # log of the expected output per input read at the replicates' mean depth: log g + mean(c)
     yhat = meas.yhat(model, phi)
     depth = np.asarray(model.layout.view(model.theta, "counts.log_depth"), dtype=np.float64)
-    nb = rng.poisson(barcodes_per_variant, size=n)
-    nb = np.maximum(nb, 1)
-    variant = np.repeat(np.arange(n), nb)
+    rate = np.exp(yhat[:, None] + (depth - depth.mean())[None, :])  # [variants, R]: e^{c_r} g(phi)
+    variant = np.repeat(np.arange(nv), nb)
     B = len(variant)
     abundance = np.exp(rng.normal(0.0, library_sd, size=B)) if library_sd > 0 else np.ones(B)
     dna = rng.poisson(dna_reads_per_barcode * abundance[:, None], size=(B, R)).astype(np.float64)
-    mu = (dna + meas.pseudocount) * np.exp(yhat[variant, None] + (depth - depth.mean())[None, :])
+    pc = meas.pseudocount
+    # each row the model will see has mean (input + pseudocount) e^{c_r} g(phi): per barcode,
+    # or per variant with the barcodes' input reads summed and the pseudocount added once
+    if per_barcode:
+        rows_in, rows_rate = dna, rate[variant]
+    else:
+        rows_in = np.stack([np.bincount(variant, weights=dna[:, r], minlength=nv) for r in range(R)], axis=1)
+        rows_rate = rate
     if meas.noise == "negbin":
         rd = np.exp(-np.asarray(model.layout.view(model.theta, "counts.log_dispersion"), dtype=np.float64))
-        lam = rng.gamma(shape=np.broadcast_to(rd, mu.shape), scale=mu / rd[None, :])
+        mu = (rows_in + pc) * rows_rate
+        rna = rng.poisson(rng.gamma(shape=np.broadcast_to(rd, mu.shape), scale=mu / rd[None, :]))
     else:
-        lam = mu
-    rna = rng.poisson(lam).astype(np.float64)
-    sets = _split(n, rng, split)
-    x = _decode(codes, model.alphabet)
-    _, first, inverse = np.unique(x, return_index=True, return_inverse=True)
-    sets = sets[first][inverse.ravel()]  # a variant drawn twice is in one set
+        # Poisson: the barcodes' reads, plus one pseudocount's worth per row (a sum of
+        # Poissons is Poisson), so that per-barcode rows and their per-variant sums come from
+        # one draw and, without a pseudocount, aggregate exactly
+        rna_bc = rng.poisson(dna * rate[variant])
+        extra_bc = rng.poisson(pc * rate[variant]) if pc > 0 else np.zeros_like(rna_bc)
+        if per_barcode:
+            rna = rna_bc + extra_bc
+        else:
+            firsts = np.r_[0, np.cumsum(nb)[:-1]]
+            rna = np.stack([np.bincount(variant, weights=rna_bc[:, r], minlength=nv) for r in range(R)], axis=1)
+            rna = rna + extra_bc[firsts]
+    rna = np.asarray(rna, dtype=np.float64)
+    sets = _split(nv, rng, split)
     cols: dict[str, np.ndarray] = {}
     if per_barcode:
         cols["barcode"] = np.array([f"bc{i}" for i in range(B)], dtype=object)
-        rows_x, rows_set = x[variant], sets[variant]
-        for r in range(R):
-            cols[meas.input[r]], cols[meas.output[r]] = dna[:, r], rna[:, r]
+        rows_x, rows_set = ux[variant], sets[variant]
     else:
-        rows_x, rows_set = x, sets
-        for r in range(R):
-            cols[meas.input[r]] = np.bincount(variant, weights=dna[:, r], minlength=n)
-            cols[meas.output[r]] = np.bincount(variant, weights=rna[:, r], minlength=n)
+        rows_x, rows_set = ux, sets
+    for r in range(R):
+        cols[meas.input[r]], cols[meas.output[r]] = rows_in[:, r], rna[:, r]
     df = pd.DataFrame({"x": rows_x, **cols, "set": rows_set})
     for c in meas.input + meas.output:
         df[c] = df[c].astype(np.int64)

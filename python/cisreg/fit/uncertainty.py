@@ -219,15 +219,17 @@ def _profile_covariance(H: np.ndarray, lay: Any, idx: np.ndarray) -> tuple[np.nd
 
 def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None = None, level: float = 0.95,
             gauge: str = "uniform", x_wt: str | None = None, n_threads: int | None = None,
-            step: float = 1e-4, polish: int = 0, nuisance: str = "profile") -> Uncertainty:
+            step: float = 1e-4, polish: int = 500, nuisance: str = "profile") -> Uncertainty:
     """The Laplace (curvature) estimate of the uncertainty of ``model``'s physical parameters.
 
     The penalised training NLL F(theta) = NLL + reads * l2 * theta^2 / 2 (the objective
     :func:`cisreg.fit` minimises, ``l2`` per read as there) is expanded to second order at
-    the fit (or, with ``polish`` > 0, at the optimum reached from it by at most that many
+    the fit (with ``polish`` > 0, the default, at the optimum reached from it by at most that many
     full-batch L-BFGS iterations, whose estimates are then reported: early stopping ends
     near an optimum, not at it, and for heavily parameterised measurements the penalised
-    optimum can lie far from the early-stopped fit). H comes from central differences
+    optimum can lie far from the early-stopped fit; on simulated MPRA counts the intervals
+    cover the truth for about 93% of parameters with the polish and 6% at an early-stopped
+    Adam fit without it, tests/test_uncertainty.py). H comes from central differences
     (relative step ``step``) of the exact gradient in float64. The measurement parameters
     are nuisance parameters: the covariance of the physical parameters is the inverse of
     the Schur complement of their block, mapped through the (linear) gauge fixing;

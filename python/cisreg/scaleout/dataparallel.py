@@ -93,7 +93,7 @@ def _rows(part: Any, which: str, seed: int, p: int, epoch: int, step: int, per_s
     return chosen
 
 
-def _eval(part: Any, spec_json: str, theta: np.ndarray, which: str, seed: int, p: int, epoch: int, step: int,
+def _partition_loss(part: Any, spec_json: str, theta: np.ndarray, which: str, seed: int, p: int, epoch: int, step: int,
           per_step: int, n_threads: int | None, dtype: str) -> tuple[float, np.ndarray, float]:
     """Loss (summed NLL), gradient and reads of one partition's selected rows."""
     model = _model(spec_json)
@@ -205,7 +205,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
     theta = m.theta
 
     def val_nll(th: np.ndarray) -> float:
-        loss, _, reads = _total(parts.map(_eval, spec_json, th, "val", seed, 0, 0, 0, 0, n_threads, dtype,
+        loss, _, reads = _total(parts.map(_partition_loss, spec_json, th, "val", seed, 0, 0, 0, 0, n_threads, dtype,
                                           per_part=None), P)
         return loss / reads if reads else math.nan
 
@@ -219,7 +219,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
         while epoch < epochs:
             tot, tot_reads = 0.0, 0.0
             for k in range(steps):
-                loss, g, reads = _total(parts.map(_eval, spec_json, theta, "batch", seed,
+                loss, g, reads = _total(parts.map(_partition_loss, spec_json, theta, "batch", seed,
                                                   per_part=lambda p, k=k, e=epoch: (p, e, k, per[p], n_threads,
                                                                                     dtype)), P)
                 if reads == 0:
@@ -256,7 +256,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
         def f(x: np.ndarray) -> tuple[float, np.ndarray]:
             th = theta.copy()
             th[idx] = x
-            loss, g, _ = _total(parts.map(_eval, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads, dtype), P)
+            loss, g, _ = _total(parts.map(_partition_loss, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads, dtype), P)
             return (loss + 0.5 * float(np.sum(lam[idx] * x * x))) / train_reads, (g[idx] + lam[idx] * x) / train_reads
 
         def cb(x: np.ndarray) -> None:
