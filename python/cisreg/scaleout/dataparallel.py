@@ -256,7 +256,8 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
         def f(x: np.ndarray) -> tuple[float, np.ndarray]:
             th = theta.copy()
             th[idx] = x
-            loss, g, _ = _total(parts.map(_partition_loss, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads, dtype), P)
+            loss, g, _ = _total(parts.map(_partition_loss, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads,
+                                          dtype), P)
             return (loss + 0.5 * float(np.sum(lam[idx] * x * x))) / train_reads, (g[idx] + lam[idx] * x) / train_reads
 
         def cb(x: np.ndarray) -> None:
