@@ -129,7 +129,7 @@ def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None
         if any(isinstance(m, Model) for m in models):
             raise InputError("with a client, give model specifications (not Models) to compare")
         specs = [resolve_spec(m) for m in models]
-        data_f = client.scatter(data, broadcast=True)
+        data_f = client.scatter(data, hash=False)
         futs = [client.submit(fit_task, data_f, sp.to_dict(), {"seed": seed, **fit_kwargs}, pure=False)
                 for sp in specs]
         results = [result_from_dict(sp, d) for sp, d in zip(specs, client.gather(futs))]

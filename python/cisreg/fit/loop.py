@@ -240,7 +240,7 @@ def remote_restarts(client: Any, spec: ModelSpec, data: Dataset, start_theta: np
     """The restarts of a fit as tasks of a Dask client: the same random starts and
     minibatches as in this process, so the same results."""
     spec_dict = spec.to_dict()
-    data_f = client.scatter(data, broadcast=True)
+    data_f = client.scatter(data, hash=False)
     futs = [client.submit(_restart_task, spec_dict, data_f, start_theta if r == 0 else None, r, settings,
                           pure=False) for r in range(restarts)]
     return [result_from_dict(spec, d) for d in client.gather(futs)]

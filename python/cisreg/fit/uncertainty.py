@@ -372,7 +372,7 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
     else:
         from .loop import _restart_task, result_from_dict
 
-        data_f = client.scatter(data, broadcast=True)
+        data_f = client.scatter(data, hash=False)
         futs = [client.submit(_restart_task, spec.to_dict(), data_f, model.theta.copy(), 10_000 + b, settings,
                               weights(b), pure=False) for b in range(B)]
         for b, d in enumerate(client.gather(futs)):
