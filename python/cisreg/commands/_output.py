@@ -24,6 +24,19 @@ def _format(path: Path) -> str:
                      source=str(path))
 
 
+def add_table_options(p: Any) -> None:
+    """The options every command that writes a table of predictions takes: --out,
+    --precision, --threads and --debug."""
+    from ..cli import _threads
+
+    p.add_argument("--out", metavar="FILE", required=True, help="output table: .csv, .tsv, .csv.gz, .tsv.gz or "
+                                                               ".parquet (needs pyarrow)")
+    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
+                   help="compute precision (default float64)")
+    p.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+
 def check_table_path(path: str | Path) -> str:
     """The format of an output table (from its name), checked before any work is done:
     a known suffix, an existing directory, pyarrow for Parquet."""

@@ -9,8 +9,9 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from ..cli import _arg, _positive_int, _threads
+    from ..cli import _arg, _positive_int
     from ..variants import optimise as opt
+    from ._output import add_table_options
 
     cooling = _arg(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
     nonneg = _arg(int, lambda v: v >= 0, "an integer >= 0")
@@ -39,12 +40,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--exhaustive-limit", type=nonneg, default=opt.DEFAULT_EXHAUSTIVE_LIMIT,
                    help=f"search exhaustively when at most this many sequences lie within the budget "
                         f"(default {opt.DEFAULT_EXHAUSTIVE_LIMIT:,}; 0: never)")
-    p.add_argument("--out", metavar="FILE", required=True, help="output table: .csv, .tsv, .csv.gz, .tsv.gz or "
-                                                               ".parquet (needs pyarrow)")
-    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
-                   help="compute precision (default float64)")
-    p.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    add_table_options(p)
     return p
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from ..cli import _threads
+    from ._output import add_table_options
 
     p: argparse.ArgumentParser = sub.add_parser(
         "scan", help="predict the effect of every single (and double) mutant of a wild type",
@@ -21,12 +21,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--yhat", action=argparse.BooleanOptionalAction, default=None,
                    help="add the measurement's prediction (default: for GE and counts models; for sort-seq "
                         "models --yhat adds the mean bin ybar, which is slower)")
-    p.add_argument("--out", metavar="FILE", required=True, help="output table: .csv, .tsv, .csv.gz, .tsv.gz or "
-                                                               ".parquet (needs pyarrow)")
-    p.add_argument("--precision", choices=("float64", "float32"), default="float64",
-                   help="compute precision (default float64)")
-    p.add_argument("--threads", type=_threads, default=None, help="threads (default: all cores)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    add_table_options(p)
     return p
 
 
