@@ -90,7 +90,7 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
 
 def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
                     checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
-    from .loop import _Stop, init_rows, l2_vector
+    from .loop import _Stop, improves, init_rows, l2_vector
 
     meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
@@ -150,7 +150,7 @@ def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, sett
                 raise _Stop("diverged")
             history["train_nll"].append(tot / max(tot_reads, 1.0))
             history["val_nll"].append(val_nll)
-            if val_nll < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0):
+            if improves(val_nll, best_val):
                 best_val, best_epoch, bad = val_nll, epoch, 0
                 sess.keep_best()
             else:

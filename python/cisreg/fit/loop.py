@@ -263,6 +263,12 @@ def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt:
         best.stop_reason += "; interrupted while estimating uncertainties"
 
 
+def improves(val_nll: float, best_val: float) -> bool:
+    """Whether a validation NLL beats the best so far by more than rounding (relative 1e-6):
+    the early-stopping test of every fit loop."""
+    return val_nll < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0)
+
+
 def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
                 rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, l2: np.ndarray,
                 n_threads: int, dtype: str, weights: np.ndarray | None = None) -> tuple[float, float]:
@@ -389,7 +395,7 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
                 raise _Stop("diverged")
             history["train_nll"].append(tot / max(tot_reads, 1.0))
             history["val_nll"].append(val_nll)
-            if val_nll < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0):
+            if improves(val_nll, best_val):
                 best_val, best_epoch, bad = val_nll, epoch, 0
                 best_theta[:] = theta
             else:

@@ -238,7 +238,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
             v = val_nll(theta)
             history["train_nll"].append(tot / max(tot_reads, 1.0))
             history["val_nll"].append(v)
-            if v < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0):
+            if loop.improves(v, best_val):
                 best_val, best_epoch, bad = v, epoch, 0
                 best_theta[:] = theta
             else:
