@@ -109,6 +109,7 @@ def test_targets_bad(lac, data):
         call(lac, codes, np.ascontiguousarray(counts[:10]))
 
 
+@pytest.mark.usefixtures("every_thread")
 def test_grad_out_and_threads(lac, data):
     codes, counts = data
     c = lac.compiled

@@ -11,6 +11,9 @@ from cisreg.models import Model, preset
 from gradcheck import check_coordinates, check_directional
 from randmodels import random_data, random_model
 
+#: precision and agreement tests: once per executable CPU kernel copy (conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_level")
+
 
 def _loss(model, codes, targets, theta, rows=None, n_threads=1):
     c = model.compiled
@@ -166,6 +169,7 @@ def test_rows_select_without_copy_semantics(rng):
     np.testing.assert_allclose(g1, g2, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.usefixtures("every_thread")
 def test_threads_give_identical_results(rng):
     model = Model(preset("lac"), seed=9)
     codes = rng.integers(0, 4, (3000, 75), dtype=np.uint8)

@@ -82,6 +82,7 @@ def test_every_kernel_level_matches_the_one_row_reference(dtype, rng):
                 np.testing.assert_allclose(a, b, rtol=rtol * 10, atol=rtol * 10, err_msg=f"{name} {level}")
 
 
+@pytest.mark.usefixtures("kernel_level")
 def test_float32_against_float64(rng):
     """float32 compute with float64 accumulation: the stated tolerances, for every model
     class and every parameter block."""
@@ -99,6 +100,7 @@ def test_float32_against_float64(rng):
         np.testing.assert_allclose(m.x_to_phi(codes, dtype="float32"), m.x_to_phi(codes), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.usefixtures("kernel_level")
 def test_float32_gradient_against_finite_differences(rng):
     """The float32 gradient against central differences of the float64 loss."""
     m = random_model(rng, n_sites=2, n_states=4, learn_activity=True)
@@ -109,6 +111,8 @@ def test_float32_gradient_against_finite_differences(rng):
                       n_dirs=5, rtol=F32_GRAD_TOL, atol=F32_GRAD_TOL * gmax)
 
 
+@pytest.mark.usefixtures("every_thread")
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_threads_bit_identical_in_each_precision(dtype, rng):
     for name, m in _models(rng):
@@ -124,6 +128,7 @@ def test_threads_bit_identical_in_each_precision(dtype, rng):
         assert np.array_equal(phis[0], phis[1])
 
 
+@pytest.mark.usefixtures("kernel_level")
 def test_row_weights(rng):
     """weights multiply each row's NLL: integer weights equal repeated rows, and the
     gradient is that of the weighted loss."""
@@ -146,6 +151,7 @@ def test_row_weights(rng):
         m.loss(codes, targets, weights=w)
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("flux", [False, True])
 @pytest.mark.parametrize("n_states", [2, 3, 5])
 def test_kinetic_solvers_against_dense_solve(flux, n_states):
@@ -185,3 +191,22 @@ def test_chunk_rows_depends_on_model_and_batch_only():
     m = Model(preset("lac"))
     assert m.core.chunk_rows(500) == 256
     assert m.core.chunk_rows(10**6) == 4096
+
+
+def test_kernel_level_runs_that_copy_everywhere(rng):
+    """cisreg.kernel_level makes every call of the block (Model methods included) run the
+    named copy, bit for bit the copy that isa= names, and restores the level after it."""
+    _, m = _models(rng)[0]
+    codes, targets = random_data(rng, m, 300)
+    here = _core.cpu_kernel_level()
+    assert cisreg.cpu_kernel_levels()[0] == "scalar" and here in cisreg.cpu_kernel_levels()
+    for level in cisreg.cpu_kernel_levels():
+        want = _core.loss_and_grad(m.core, codes, targets, m.theta, None, 1, dtype="float32", isa=level)
+        with cisreg.kernel_level(level) as before:
+            assert before == here and _core.cpu_kernel_level() == level
+            got = m.loss(codes, targets, grad=True, dtype="float32", n_threads=1)
+        assert _core.cpu_kernel_level() == here
+        assert got[0] == want[0] and np.array_equal(got[1], want[1]), level
+    with pytest.raises(cisreg.InputError, match="isa"), cisreg.kernel_level("x86-64-v9"):
+        pass
+    assert _core.cpu_kernel_level() == here

@@ -56,6 +56,7 @@ def _pair(seed, n_states, flux):
     return ka, lin, codes, counts
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("n_states,flux,seed", [(n, f, s) for n in range(2, 7) for f in (False, True) for s in (0, 1)])
 def test_solvers_agree(n_states, flux, seed):
     ka, lin, codes, counts = _pair(1000 * n_states + seed + 17 * flux, n_states, flux)
@@ -69,6 +70,7 @@ def test_solvers_agree(n_states, flux, seed):
     np.testing.assert_allclose(g2, g1, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("flux", [False, True])
 def test_linear_solver_gradient(flux):
     ka, lin, codes, counts = _pair(77 + flux, 4, flux)
@@ -81,6 +83,8 @@ def test_linear_solver_gradient(flux):
                       g, ka.theta, range(ka.layout.size), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.usefixtures("every_thread")
+@pytest.mark.usefixtures("kernel_level")
 def test_linear_solver_threads_identical():
     _, lin, codes, counts = _pair(5, 5, True)
     big = np.ascontiguousarray(np.tile(codes, (50, 1)))
@@ -110,6 +114,7 @@ def lac_kinetic_dict(solver):
     return d
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("solver", ["king-altman", "linear"])
 def test_detailed_balance_equals_thermodynamic(solver, rng):
     thermo = Model(preset("lac"), seed=3)
@@ -226,6 +231,7 @@ def test_thermodynamic_model_is_worse_on_held_out_data(kinetic_benchmark):
     assert llr > 20.0, llr
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("order", [("s0", "s1", "s2"), ("s0", "s2", "s1"), ("s2", "s0", "s1")])
 @pytest.mark.parametrize("a", [0.0, 10.0, 18.0, 25.0, 40.0])
 def test_linear_solver_is_exact_for_stiff_rates(order, a):
@@ -240,6 +246,7 @@ def test_linear_solver_is_exact_for_stiff_rates(order, a):
     np.testing.assert_allclose(m.x_to_phi(codes), 1.0 / (3.0 + np.exp(-2.0 * a)), rtol=1e-12)
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("seed", range(6))
 def test_solvers_agree_on_stiff_random_graphs(seed):
     """Rates spanning about e^+-40: the GTH linear solver still matches King-Altman."""

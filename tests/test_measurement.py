@@ -16,6 +16,9 @@ from cisreg.models import Model, spec_from_dict
 from gradcheck import check_coordinates, check_directional
 from randmodels import random_data, random_model
 
+#: precision and agreement tests: once per executable CPU kernel copy (conftest.py)
+pytestmark = pytest.mark.usefixtures("kernel_level")
+
 GE_CASES = [(noise, het) for noise in ("gaussian", "cauchy", "skewt") for het in (0, 2)]
 COUNT_CASES = [(noise, link, R) for noise in ("poisson", "negbin") for link in ("loglinear", "sigmoid")
                for R in (1, 3)]

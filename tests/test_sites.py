@@ -27,6 +27,7 @@ def _model(seed, kinds, sliding, alphabet="ACGT", **kw):
     return random_model(rng, kinds=kinds, sliding=sliding, alphabet=alphabet, scale=0.7, **kw), rng
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("kinds", KINDS)
 @pytest.mark.parametrize("sliding", [0.0, 1.0])
@@ -46,6 +47,7 @@ def test_forward_against_brute_force(seed, kinds, sliding):
                                atol=1e-11)
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("kinds", KINDS)
 @pytest.mark.parametrize("sliding", [0.0, 1.0])
@@ -59,6 +61,7 @@ def test_gradient_every_coordinate(seed, kinds, sliding):
     check_directional(f, g32, m.theta, rng, n_dirs=4, rtol=5e-5, atol=5e-5 * np.abs(g).max())
 
 
+@pytest.mark.usefixtures("kernel_level")
 @pytest.mark.parametrize("alphabet", ["protein", "ACDEFGHIKLMNPQRSTVWYBJOUXZ0123456"])
 def test_large_alphabets(alphabet):
     """Protein (20 letters: pair tables of 400 entries take the per-lane path) and a
@@ -103,6 +106,7 @@ def test_gauges_leave_every_energy_unchanged(gauge):
             np.testing.assert_allclose(E[np.arange(s.width), wc], 0, atol=1e-12)
 
 
+@pytest.mark.usefixtures("kernel_level")
 def test_sliding_occupancy_sums_to_one_and_details(rng):
     d = {"alphabet": "dna", "length": 40,
          "sites": [{"name": "TF", "width": 6, "slide": {"start": 0, "stop": 40, "strands": "both",

@@ -213,6 +213,91 @@ void register_kernels(py::module_& m) {
         "if given, is overwritten; per_row=True adds the per-row NLL.");
 
     m.def(
+        "adam_epoch",
+        [](const Model& md, const py::object& codes, const py::object& targets_o, const py::object& theta_o,
+           const py::object& m_o, const py::object& v_o, int64_t t, const py::object& order_o, int64_t batch_size,
+           const py::object& amounts_o, const py::object& l2_o, double learning_rate, double beta1, double beta2,
+           double eps, const py::object& mask_o, const py::object& weights_o, int n_threads, const std::string& dtype,
+           const std::string& isa, const std::string& device) -> py::tuple {
+            const Exec exec = make_exec(n_threads, dtype, isa, device);
+            Inputs in;
+            prepare(in, md, codes, theta_o, py::none());
+            if (!in.theta.writeable()) throw InputError("theta: array must be writeable (it is updated in place)");
+            py::array keep_t, keep_w;
+            const Targets tg = checked_targets(md, in.batch, targets_o, keep_t);
+            const double* w = checked_weights(in.batch, weights_o, keep_w);
+            const int64_t P = md.n_params;
+            py::array am = checked<double>(m_o, "adam_m", 1, true), av = checked<double>(v_o, "adam_v", 1, true);
+            check_len(am, 0, P, "adam_m", "number of model parameters");
+            check_len(av, 0, P, "adam_v", "number of model parameters");
+            py::array order = checked<int64_t>(order_o, "order", 1);
+            py::array amounts = checked<double>(amounts_o, "amounts", 1);
+            check_len(amounts, 0, in.batch.n, "amounts", "one value per sequence in codes");
+            py::array l2 = checked<double>(l2_o, "l2", 1);
+            check_len(l2, 0, P, "l2", "number of model parameters");
+            AdamConfig cfg;
+            cfg.learning_rate = learning_rate;
+            cfg.beta1 = beta1;
+            cfg.beta2 = beta2;
+            cfg.eps = eps;
+            py::array mask;
+            if (!mask_o.is_none()) {
+                mask = checked<uint8_t>(mask_o, "mask", 1);
+                check_len(mask, 0, P, "mask", "number of model parameters");
+                cfg.mask = static_cast<const uint8_t*>(mask.data());
+            }
+            double* theta = static_cast<double*>(in.theta.mutable_data());
+            const size_t bytes = sizeof(double) * static_cast<size_t>(P);
+            if (overlaps(am.mutable_data(), bytes, theta, bytes) || overlaps(av.mutable_data(), bytes, theta, bytes) ||
+                overlaps(am.mutable_data(), bytes, av.mutable_data(), bytes))
+                throw InputError("theta, adam_m and adam_v must not share memory");
+            AdamState st;
+            st.m = static_cast<double*>(am.mutable_data());
+            st.v = static_cast<double*>(av.mutable_data());
+            st.t = t;
+            EpochPlan plan;
+            plan.order = static_cast<const int64_t*>(order.data());
+            plan.n_order = order.shape(0);
+            plan.batch_size = batch_size;
+            plan.amounts = static_cast<const double*>(amounts.data());
+            plan.l2 = static_cast<const double*>(l2.data());
+            // Ctrl-C: the Python signal handlers run every check_rows rows (with the GIL);
+            // an exception they raise ends the epoch and is raised here
+            struct Signals {
+                bool raised = false;
+            } sig;
+            plan.should_stop = [](void* ctx) {
+                py::gil_scoped_acquire gil;
+                if (PyErr_CheckSignals() != 0) {
+                    static_cast<Signals*>(ctx)->raised = true;
+                    return true;
+                }
+                return false;
+            };
+            plan.stop_ctx = &sig;
+            std::vector<double> grad(static_cast<size_t>(P));
+            EpochResult res;
+            {
+                py::gil_scoped_release release;
+                res = adam_epoch(md, in.batch, tg, w, plan, cfg, st, theta, exec, grad.data());
+            }
+            if (sig.raised) throw py::error_already_set();
+            const char* status = res.status == EpochStatus::Complete   ? "complete"
+                                 : res.status == EpochStatus::Diverged ? "diverged"
+                                                                       : "stopped";
+            return py::make_tuple(res.loss, res.reads, st.t, status);
+        },
+        py::arg("model"), py::arg("codes"), py::arg("targets"), py::arg("theta"), py::arg("adam_m"), py::arg("adam_v"),
+        py::arg("adam_t"), py::arg("order"), py::arg("batch_size"), py::arg("amounts"), py::arg("l2"), py::kw_only(),
+        py::arg("learning_rate") = 0.01, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
+        py::arg("mask") = py::none(), py::arg("weights") = py::none(), py::arg("n_threads") = 1,
+        py::arg("dtype") = "float64", py::arg("isa") = "auto", py::arg("device") = "cpu",
+        "One epoch of minibatch Adam in the core: the rows `order` in minibatches of batch_size (each sorted), per "
+        "minibatch the gradient of its loss per read (amounts) plus l2 * theta and one Adam step, updating theta, "
+        "adam_m and adam_v in place. Returns (summed loss, reads, adam_t, status), status 'complete' or 'diverged' "
+        "(a non-finite loss, gradient or parameter: theta is then the diverged one).");
+
+    m.def(
         "phi_vjp",
         [](const Model& md, const py::object& codes, const py::object& theta, const py::object& cot_o,
            const py::object& rows, int n_threads, const py::object& grad_out, const std::string& dtype,
@@ -270,6 +355,20 @@ void register_kernels(py::module_& m) {
     m.def(
         "cpu_kernel_level", []() { return std::string(cpu_kernel_level()); },
         "The CPU kernel level that isa='auto' runs.");
+    m.def(
+        "set_cpu_kernel_level",
+        [](const std::string& level) {
+            const Exec e = make_exec(1, "float64", level, "cpu");
+            return std::string(isa_name(set_cpu_level(e.isa)));
+        },
+        py::arg("level"),
+        "Make `level` (one of kernel_levels(), or 'auto' for the CPU's own) the level that isa='auto' runs in "
+        "every later call of this process; returns the level it ran before. Raises InputError for a level this "
+        "CPU cannot run.");
+    m.def("set_min_thread_work", &set_min_thread_work, py::arg("work"),
+          "Set the least row work (about one unit per table lookup or hidden unit) for which a kernel call uses "
+          "another thread (0: always use the threads asked for); returns the previous value. Process-wide.");
+    m.def("row_work", &row_work, py::arg("model"), "Work per row of the model, in the units of set_min_thread_work.");
     m.def(
         "kernel_levels",
         []() {

@@ -1,6 +1,7 @@
 // The one place that chooses where a kernel runs: the device, the compute precision and
 // the CPU instruction-set level. Every entry point of cisreg/ops.hpp comes through here.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -36,9 +37,15 @@ Isa detected_level() {
 #endif
 }
 
-// The level Isa::Auto means: the CPU's, unless CISREG_CPU_LEVEL names a lower one that is
-// compiled in (for benchmarking one machine's copies against each other).
+// A level set at run time by set_cpu_level (Isa::Auto: none).
+std::atomic<int32_t> g_level_override{static_cast<int32_t>(Isa::Auto)};
+
+// The level Isa::Auto means: the one set by set_cpu_level, else the CPU's, unless
+// CISREG_CPU_LEVEL names a lower one that is compiled in (for benchmarking one machine's
+// copies against each other).
 Isa auto_level() {
+    const int32_t over = g_level_override.load(std::memory_order_relaxed);
+    if (over != static_cast<int32_t>(Isa::Auto)) return static_cast<Isa>(over);
     static const Isa level = [] {
         const Isa hw = detected_level();
         const char* env = std::getenv("CISREG_CPU_LEVEL");
@@ -161,13 +168,41 @@ void measurement_forward(const Model& m, const double* theta, const double* phi,
     }
 }
 
+int64_t row_work(const Model& m) {
+    int64_t work = 1;
+    for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
+    if (m.gp == GPKind::Kinetic) {
+        const int64_t n = m.kin.n_states;
+        work += 4 * n * n + 4 * m.kin.n_edges();  // the per-row state reduction
+    } else {
+        work += 4 * m.net.n_nodes();
+    }
+    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
+                                             : m.meas.hidden + 4 * m.meas.n_targets();
+    return work;
+}
+
+namespace {
+std::atomic<int64_t> g_min_thread_work{kMinThreadWork};
+}
+
+int64_t set_min_thread_work(int64_t work) {
+    if (work < 0) throw InputError("min_thread_work must be >= 0, got " + std::to_string(work));
+    return g_min_thread_work.exchange(work);
+}
+
+int threads_for_work(int n_threads, int64_t n_chunks, int64_t b, const Model& m) {
+    int64_t nt = n_threads < 1 ? 1 : n_threads;
+    nt = std::min(nt, std::max<int64_t>(1, n_chunks));
+    const int64_t per = g_min_thread_work.load(std::memory_order_relaxed);
+    if (per > 0) nt = std::min(nt, std::max<int64_t>(1, b * row_work(m) / per));
+    return static_cast<int>(nt);
+}
+
 int64_t chunk_rows(const Model& m, int64_t b) {
     // work per row, in table lookups / hidden units: the rows must outweigh zeroing and
     // summing a partial gradient of P entries per chunk
-    int64_t work = 1;
-    for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
-    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
-                                             : m.meas.hidden + 4 * m.meas.n_targets();
+    const int64_t work = row_work(m);
     int64_t rows = 256;
     while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
     // large batches: longer chunks (fewer flushes of the lane accumulators), still at least
@@ -251,6 +286,13 @@ Isa cpu_level_at(int i) {
 }
 
 const char* cpu_kernel_level() { return isa_name(auto_level()); }
+
+Isa set_cpu_level(Isa isa) {
+    const Isa before = auto_level();
+    if (isa != Isa::Auto) (void)resolve(isa);  // throws for a level this CPU or build cannot run
+    g_level_override.store(static_cast<int32_t>(isa), std::memory_order_relaxed);
+    return before;
+}
 
 bool has_openmp() {
 #ifdef _OPENMP

@@ -4,6 +4,7 @@
 // level against the one-row-at-a-time reference. Exit status 0 on success.
 //   cmake -S . -B build/cpp -DCISREG_PYTHON=OFF -DCISREG_BUILD_TESTS=ON && cmake --build build/cpp
 //   ctest --test-dir build/cpp
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -91,6 +92,7 @@ int main() {
     for (double v : phi) CHECK(v >= 0.0 && v <= 1.0, "phi %g outside [0, 1]", v);
 
     std::vector<double> g1(static_cast<size_t>(p)), g2(static_cast<size_t>(p));
+    const int64_t min_work = set_min_thread_work(0);  // threads however few the rows
     for (Precision prec : {Precision::F64, Precision::F32}) {
         ex.precision = prec;
         ex.n_threads = 1;
@@ -99,6 +101,51 @@ int main() {
         const double l2 = loss_and_grad(m, batch, tg, nullptr, theta.data(), ex, g2.data(), nullptr);
         CHECK(l1 == l2, "loss differs between 1 and 3 threads: %.17g vs %.17g", l1, l2);
         CHECK(g1 == g2, "gradient differs between 1 and 3 threads");
+    }
+
+    set_min_thread_work(min_work);
+
+    // an epoch of Adam in the core equals its steps taken one loss_and_grad call at a time
+    {
+        ex.precision = Precision::F32;
+        std::vector<int64_t> order(static_cast<size_t>(N));
+        for (int64_t i = 0; i < N; ++i) order[static_cast<size_t>(i)] = (i * 7919) % N;
+        std::vector<double> amounts(static_cast<size_t>(N), 0.0), l2(static_cast<size_t>(p), 1e-3);
+        for (int64_t i = 0; i < N; ++i)
+            for (int y = 0; y < Y; ++y) amounts[static_cast<size_t>(i)] += counts[static_cast<size_t>(i * Y + y)];
+        EpochPlan plan;
+        plan.order = order.data();
+        plan.n_order = N;
+        plan.batch_size = 64;
+        plan.amounts = amounts.data();
+        plan.l2 = l2.data();
+        AdamConfig cfg;
+        std::vector<double> th1 = theta, m1(static_cast<size_t>(p)), v1(static_cast<size_t>(p));
+        std::vector<double> th2 = theta, m2(static_cast<size_t>(p)), v2(static_cast<size_t>(p));
+        AdamState s1{m1.data(), v1.data(), 0}, s2{m2.data(), v2.data(), 0};
+        const EpochResult r = adam_epoch(m, batch, tg, nullptr, plan, cfg, s1, th1.data(), ex, g1.data());
+        CHECK(r.status == EpochStatus::Complete && r.steps == (N + 63) / 64, "epoch: %lld steps",
+              static_cast<long long>(r.steps));
+        std::vector<int64_t> rows;
+        double tot = 0.0;
+        for (int64_t i = 0; i < N; i += 64) {
+            rows.assign(order.begin() + i, order.begin() + std::min<int64_t>(N, i + 64));
+            std::sort(rows.begin(), rows.end());
+            SeqBatch mb = batch;
+            mb.rows = rows.data();
+            mb.b = static_cast<int64_t>(rows.size());
+            tot += loss_and_grad(m, mb, tg, nullptr, th2.data(), ex, g2.data(), nullptr);
+            double reads = 0.0;
+            for (int64_t row : rows) reads += amounts[static_cast<size_t>(row)];
+            for (int64_t j = 0; j < p; ++j) {
+                g2[static_cast<size_t>(j)] /= reads;
+                g2[static_cast<size_t>(j)] += l2[static_cast<size_t>(j)] * th2[static_cast<size_t>(j)];
+            }
+            adam_step(cfg, s2, g2.data(), th2.data(), p);
+        }
+        CHECK(r.loss == tot && th1 == th2 && m1 == m2 && v1 == v2 && s1.t == s2.t,
+              "epoch in the core differs from its steps one call at a time");
+        ex.precision = Precision::F64;
     }
 
     // every compiled kernel level this CPU runs agrees with the one-row reference

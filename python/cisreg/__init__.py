@@ -12,6 +12,14 @@ Quick tour::
 
 from __future__ import annotations
 
+import os as _os
+
+# Kernel threads sleep, rather than spin, between calls (unless the user chose otherwise):
+# a spinning OpenMP thread takes a core from whatever runs next (scipy's L-BFGS and its BLAS
+# threads, another process), which made a full-batch L-BFGS polish 15x slower on 2 cores.
+# Read by the OpenMP runtime when it starts, so it must be set before _core is loaded.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from . import _core  # noqa: F401  (imported first: a missing build fails here, clearly)
 except ImportError as err:  # pragma: no cover - only without a build
@@ -22,7 +30,7 @@ except ImportError as err:  # pragma: no cover - only without a build
 
 
 from . import fit, simulate
-from ._threads import cuda_available, effective_n_threads
+from ._threads import cpu_kernel_levels, cuda_available, effective_n_threads, kernel_level
 from ._version import __version__
 from .data import (
     Dataset,
@@ -45,10 +53,9 @@ from .variants import design, scan
 
 __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
-    "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit", "from_dataframe",
-    "load", "load_example", "preset", "read_barcodes", "read_fasta", "read_sequences", "read_spec",
-    "read_table", "save", "scan", "simulate",
-    "spec_from_dict",
+    "cpu_kernel_levels", "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit",
+    "from_dataframe", "kernel_level", "load", "load_example", "preset", "read_barcodes", "read_fasta",
+    "read_sequences", "read_spec", "read_table", "save", "scan", "simulate", "spec_from_dict",
 ]
 
 

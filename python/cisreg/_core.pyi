@@ -232,3 +232,19 @@ def phi_vjp(model: Model, codes: typing.Any, theta: typing.Any, cotangent: typin
     """
     sum_i cotangent[i] d phi_i / d theta [P] (the vector-Jacobian product of phi).
     """
+def set_cpu_kernel_level(level: str) -> str:
+    """
+    Make `level` (one of kernel_levels(), or 'auto' for the CPU's own) the level that isa='auto' runs in every later call of this process; returns the level it ran before. Raises InputError for a level this CPU cannot run.
+    """
+def set_min_thread_work(work: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Set the least row work (about one unit per table lookup or hidden unit) for which a kernel call uses another thread (0: always use the threads asked for); returns the previous value. Process-wide.
+    """
+def row_work(model: Model) -> int:
+    """
+    Work per row of the model, in the units of set_min_thread_work.
+    """
+def adam_epoch(model: Model, codes: typing.Any, targets: typing.Any, theta: typing.Any, adam_m: typing.Any, adam_v: typing.Any, adam_t: typing.SupportsInt | typing.SupportsIndex, order: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, amounts: typing.Any, l2: typing.Any, *, learning_rate: typing.SupportsFloat | typing.SupportsIndex = 0.01, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, mask: typing.Any = None, weights: typing.Any = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, dtype: str = 'float64', isa: str = 'auto', device: str = 'cpu') -> tuple[float, float, int, str]:
+    """
+    One epoch of minibatch Adam in the core: the rows `order` in minibatches of batch_size (each sorted), per minibatch the gradient of its loss per read (amounts) plus l2 * theta and one Adam step, updating theta, adam_m and adam_v in place. Returns (summed loss, reads, adam_t, status), status 'complete' or 'diverged' (a non-finite loss, gradient or parameter: theta is then the diverged one).
+    """

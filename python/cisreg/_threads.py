@@ -1,8 +1,11 @@
-"""Thread-count resolution (scikit-learn's semantics) and device queries."""
+"""Thread-count resolution (scikit-learn's semantics), device queries and the CPU kernel
+level."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from . import _core
 
@@ -38,3 +41,33 @@ def effective_n_threads(n_threads: int | None = None) -> int:
 def cuda_available() -> bool:
     """Whether this build of cisreg can run kernels on a CUDA device."""
     return bool(_core.cuda_available())
+
+
+def cpu_kernel_levels() -> list[str]:
+    """The CPU instruction-set copies of the kernels that this CPU can run, lowest first
+    (``"scalar"``, the one-row reference; ``"generic"``; ``"x86-64-v3"``: AVX2 + FMA;
+    ``"x86-64-v4"``: AVX-512). Every copy computes the same results to rounding."""
+    here = _core.cpu_kernel_level()
+    out = []
+    for level in _core.kernel_levels():
+        try:
+            _core.set_cpu_kernel_level(level)
+        except ValueError:
+            continue
+        finally:
+            _core.set_cpu_kernel_level(here)
+        out.append(level)
+    return out
+
+
+@contextmanager
+def kernel_level(level: str) -> Iterator[str]:
+    """Run every CPU kernel inside the ``with`` block with the instruction-set copy ``level``
+    (one of :func:`cpu_kernel_levels`), e.g. to check a result on the AVX2 copy of an
+    AVX-512 machine. The setting is process-wide: do not use it while other threads run
+    kernels. Yields the level that ran before."""
+    before = _core.set_cpu_kernel_level(level)
+    try:
+        yield before
+    finally:
+        _core.set_cpu_kernel_level(before)

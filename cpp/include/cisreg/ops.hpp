@@ -76,6 +76,49 @@ double loss_and_grad(const Model& m, const SeqBatch& batch, const Targets& targe
 void phi_vjp(const Model& m, const SeqBatch& batch, const double* cotangent /*[b]*/, const double* theta,
              const Exec& exec, double* grad /*[P]*/);
 
+// ------------------------------------------------------------------ the fit's stepper
+// Adam (Kingma & Ba 2015) over theta [P]: moments m, v [P] and the step count t, updated in
+// place; entries where mask[j] == 0 keep their value (mask may be null: all trainable).
+struct AdamConfig {
+    double learning_rate = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    const uint8_t* mask = nullptr;  // [P] or null
+};
+struct AdamState {
+    double* m = nullptr;  // [P]
+    double* v = nullptr;  // [P]
+    int64_t t = 0;
+};
+void adam_step(const AdamConfig& cfg, AdamState& st, const double* grad /*[P]*/, double* theta /*[P]*/, int64_t P);
+
+// One epoch: the rows order[0..n_order) in minibatches of batch_size consecutive entries
+// (each minibatch sorted, so that the kernels read the codes in memory order); for each,
+// the gradient of its loss per read (reads: sum of amounts[row] over the minibatch; a
+// minibatch without reads is skipped) plus l2[j] * theta[j], and one Adam step. Every
+// check_rows rows, should_stop(stop_ctx) (if given) may end the epoch early (an interrupt).
+struct EpochPlan {
+    const int64_t* order = nullptr;  // [n_order] rows of the data set
+    int64_t n_order = 0;
+    int64_t batch_size = 500;
+    const double* amounts = nullptr;  // [n] reads (or measurements) per row, weighted like the rows
+    const double* l2 = nullptr;       // [P]
+    bool (*should_stop)(void*) = nullptr;
+    void* stop_ctx = nullptr;
+    int64_t check_rows = 65536;
+};
+enum class EpochStatus : int32_t { Complete = 0, Diverged = 1, Stopped = 2 };
+struct EpochResult {
+    double loss = 0.0;                           // summed NLL of the minibatches stepped on
+    double reads = 0.0;                          // their reads
+    int64_t steps = 0;                           // Adam steps taken
+    int64_t rows = 0;                            // rows evaluated
+    EpochStatus status = EpochStatus::Complete;  // Diverged: a non-finite loss, gradient or parameter
+};
+// data must hold every row (rows == nullptr); grad [P] is scratch. Results are those of the
+// same steps taken one loss_and_grad call at a time, bit for bit.
+EpochResult adam_epoch(const Model& m, const SeqBatch& data, const Targets& targets, const double* weights /*[n]*/,
+                       const EpochPlan& plan, const AdamConfig& cfg, AdamState& state, double* theta /*[P]*/,
+                       const Exec& exec, double* grad /*[P]*/);
+
 // The measurement process alone: for SortSeq out is [b, Y] of log p(y | phi); for GE out
 // is [b, 1] of g(phi) (yhat).
 void measurement_forward(const Model& m, const double* theta, const double* phi /*[b]*/, int64_t b, double* out);
@@ -96,6 +139,20 @@ void check_weights(const SeqBatch& batch, const double* weights);
 // of threads.
 int64_t chunk_rows(const Model& m, int64_t b);
 
+// Work per row of the model, in units of about one table lookup or one hidden unit (about
+// half a nanosecond on one core).
+int64_t row_work(const Model& m);
+// Threads a kernel call over b rows in n_chunks chunks pays for: at most n_threads, at most
+// one per chunk, and at least kMinThreadWork units of row work per thread, so that a small
+// call (a minibatch of a few hundred rows) runs on the calling thread alone: waking threads
+// and waiting at the barrier for one that the operating system has descheduled costs more
+// than such a call. Which thread runs which chunk never changes a result.
+constexpr int64_t kMinThreadWork = int64_t{1} << 21;
+int threads_for_work(int n_threads, int64_t n_chunks, int64_t b, const Model& m);
+// Change that minimum (0: every call uses its threads and chunks, as tests of thread
+// invariance need); returns the previous value. Process-wide.
+int64_t set_min_thread_work(int64_t work);
+
 // Whether the core was built with OpenMP / CUDA, and what it sees.
 bool has_openmp();
 bool has_cuda();
@@ -106,5 +163,10 @@ const char* cpu_kernel_level();
 int n_cpu_levels();
 Isa cpu_level_at(int i);
 const char* isa_name(Isa isa);
+// Make `isa` the level that Isa::Auto runs, in every later call of the process (Isa::Auto:
+// back to the CPU's own level). Throws InputError for a level this CPU cannot run or this
+// build lacks. Returns the level Isa::Auto ran before. For tests and benchmarks that run
+// every copy the CPU can execute; calls already running keep their level.
+Isa set_cpu_level(Isa isa);
 
 }  // namespace cisreg

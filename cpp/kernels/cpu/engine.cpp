@@ -52,12 +52,6 @@ int thread_id() {
 #endif
 }
 
-int threads_for(const Exec& exec, int64_t n_chunks) {
-    int nt = exec.n_threads < 1 ? 1 : exec.n_threads;
-    if (n_chunks < nt) nt = static_cast<int>(std::max<int64_t>(1, n_chunks));
-    return nt;
-}
-
 // Aligned per-thread scratch: `stride` bytes per thread, each block 64-byte aligned.
 // Memory kept between calls by the calling thread (a minibatch loop calls the kernels
 // thousands of times; fresh allocations of this size would be fresh, zero-filled pages each
@@ -446,7 +440,7 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
     const int64_t block = block_chunks(P);
-    const int nt = threads_for(exec, std::min(n_chunks, block));
+    const int nt = threads_for_work(exec.n_threads, std::min(n_chunks, block), batch.b, m);
     const Work<T, GP, MS> work(plan, mv);
     const int64_t n_part = grad ? std::min(n_chunks, block) * P : 0;
     Arena arena(work.bytes(), nt, sizeof(double) * static_cast<size_t>(n_part), workspace());
@@ -457,7 +451,9 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
     unsigned bad = 0;
     for (int64_t c0 = 0; c0 < n_chunks; c0 += block) {
         const int64_t nb = std::min(block, n_chunks - c0);
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
+        // dynamic: a chunk that a descheduled thread has not started is taken by another
+        // (each chunk has its own partial, summed below in chunk order: bit-identical)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : bad) if (nt > 1)
         for (int64_t cb = 0; cb < nb; ++cb) {
             const int64_t i0 = (c0 + cb) * CR, i1 = std::min(batch.b, i0 + CR);
             double* gp = grad ? partial + cb * P : nullptr;
@@ -477,7 +473,7 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
             // chunks), so the sums are the same for any number of threads
             constexpr int64_t kSlice = 512;
             const int64_t n_slices = (P + kSlice - 1) / kSlice;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && n_slices > 1)
             for (int64_t sl = 0; sl < n_slices; ++sl) {
                 const int64_t j0 = sl * kSlice, j1 = std::min(P, j0 + kSlice);
                 for (int64_t cb = 0; cb < nb; ++cb) {
@@ -511,7 +507,7 @@ template <class T, class GP>
 void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out) {
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
-    const int nt = threads_for(exec, n_chunks);
+    const int nt = threads_for_work(exec.n_threads, n_chunks, batch.b, *plan.model);
     const typename stages::CotangentStage<T>::View cv{};
     Work<T, GP, stages::CotangentStage<T>> work(plan, cv);
     // room for the state log-probabilities in the target slots (phi_chunk reuses them)
@@ -519,7 +515,7 @@ void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const
     work.NT = std::max(work.NT, K);
     Arena arena(work.bytes(), nt, 0, workspace());
     unsigned bad = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : bad) if (nt > 1)
     for (int64_t c = 0; c < n_chunks; ++c) {
         const int64_t i0 = c * CR, i1 = std::min(batch.b, i0 + CR);
         bad |= work.phi_chunk(batch, i0, i1, arena.at(thread_id()), out);

@@ -247,7 +247,10 @@ CISREG_HD double coef_value(const CoefExpr& e, const double* theta) {
             return ::exp(theta[e.i]);
         case Coef::Exp2:
             return ::exp(theta[e.i]) * ::exp(theta[e.k]);
-        default:
+        case Coef::SkewA:
+        case Coef::SkewADa:
+        case Coef::SkewB:
+        case Coef::SkewBDb:
             break;
     }
     const SkewT st = skewt(::exp(theta[e.i]), ::exp(theta[e.k]));
@@ -260,9 +263,13 @@ CISREG_HD double coef_value(const CoefExpr& e, const double* theta) {
             return st.b;
         case Coef::SkewBDb:
             return st.b * st.dlog_norm_db;
-        default:
-            return 0.0;
+        case Coef::Const:
+        case Coef::Theta:
+        case Coef::Exp:
+        case Coef::Exp2:
+            break;
     }
+    return 0.0;  // unreachable: every kind returned above
 }
 
 }  // namespace detail

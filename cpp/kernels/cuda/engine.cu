@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "cisreg/error.hpp"
+
 namespace cisreg::cuda {
 
 void fail(cudaError_t e, const char* what) {
@@ -76,7 +78,7 @@ Engine<T>::Engine(const Model& m, const Plan<T>& p) : m_(&m), meta_(m, p) {
 
 template <class T>
 int Engine<T>::ms_index(bool cot) const {
-    if (cot) return 3;
+    if (cot) return kCotangentMeas;
     switch (m_->meas.kind) {
         case MeasKind::SortSeq:
             return 0;
@@ -85,7 +87,7 @@ int Engine<T>::ms_index(bool cot) const {
         case MeasKind::Counts:
             return 2;
     }
-    return 0;
+    throw InputError("CUDA: unknown measurement kind");
 }
 
 template <class T>

@@ -228,7 +228,7 @@ Image<T>::Image(const Model& m, const Plan<T>& p) : m_(&m), p_(&p) {
         sizes_.G = stages::KinStage<T>::scratch(p.kin);
         GA = stages::KinStage<T>::acc_size(p.kin);
     }
-    int32_t MA;
+    int32_t MA = 0;
     switch (m.meas.kind) {
         case MeasKind::SortSeq:
             sizes_.M_meas = stages::MpaStage<T>::scratch(p.mpa);
@@ -240,7 +240,7 @@ Image<T>::Image(const Model& m, const Plan<T>& p) : m_(&m), p_(&p) {
             sizes_.NT_meas = stages::GeStage<T>::n_targets(p.ge);
             MA = stages::GeStage<T>::acc_size(p.ge);
             break;
-        default:
+        case MeasKind::Counts:
             sizes_.M_meas = stages::CountsStage<T>::scratch(p.cnt);
             sizes_.NT_meas = stages::CountsStage<T>::n_targets(p.cnt);
             MA = stages::CountsStage<T>::acc_size(p.cnt);

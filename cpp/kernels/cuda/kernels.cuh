@@ -333,8 +333,10 @@ __global__ void adam_kernel(int64_t P, double* theta, const double* grad, double
                             const uint8_t* mask, double reads, double b1, double one_b1, double b2, double one_b2,
                             double lr_t, double eps, DevResult* res);
 
-// The launches of one (T, G-P map): measurement ms (0 sort-seq, 1 GE, 2 counts, 3 the
-// cotangent of phi_vjp), with or without the gradient. Defined in loss_<T>_<gp>.cu.
+// The launches of one (T, G-P map): measurement ms (0 sort-seq, 1 GE, 2 counts,
+// kCotangentMeas the cotangent of phi_vjp; any other code throws), with or without the
+// gradient. Defined in loss_<T>_<gp>.cu.
+constexpr int kCotangentMeas = 3;
 template <class T, class GP>
 void launch_loss(int ms, bool grad, const LossArgs<T>& a, int warps_per_block, size_t smem, cudaStream_t s);
 template <class T, class GP>

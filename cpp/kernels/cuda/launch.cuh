@@ -1,6 +1,9 @@
 // The launch functions of one (compute type, G-P map): included by the four loss_*.cu
 // files, so that nvcc compiles the kernel instantiations in parallel.
 #pragma once
+#include <string>
+
+#include "cisreg/error.hpp"
 #include "kernels/cuda/kernels.cuh"
 #include "kernels/cuda/util.cuh"
 
@@ -31,8 +34,10 @@ void launch_loss(int ms, bool grad, const LossArgs<T>& a, int warps_per_block, s
         case 2:
             return grad ? launch_one<T, GP, stages::CountsStage<T>, true>(a, grid, block, smem, s)
                         : launch_one<T, GP, stages::CountsStage<T>, false>(a, grid, block, smem, s);
-        default:
+        case kCotangentMeas:
             return launch_one<T, GP, stages::CotangentStage<T>, true>(a, grid, block, smem, s);
+        default:
+            throw InputError("CUDA: no loss kernel for measurement code " + std::to_string(ms));
     }
 }
 

@@ -270,34 +270,28 @@ def improves(val_nll: float, best_val: float) -> bool:
 
 
 def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
-                rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray, l2: np.ndarray,
+                rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray | None, l2: np.ndarray,
                 n_threads: int, dtype: str, weights: np.ndarray | None = None) -> tuple[float, float]:
     """One epoch: the training rows in a random order, in minibatches of ``batch_size``
     (index arrays: nothing is copied), one Adam step per minibatch on the loss per read
     plus ``l2`` [P] times theta. With row ``weights`` [N] (a bootstrap resample) each row's
     loss and reads count that many times; ``amounts`` must then be weighted already.
-    Updates ``model.theta`` in place; returns the summed loss and reads. Raises _Stop on a
-    non-finite loss, gradient or parameter."""
-    theta = model.theta
+    The whole epoch runs in the core (``_core.adam_epoch``: one return to Python per epoch,
+    the same steps as one kernel call per minibatch, bit for bit). Updates ``model.theta``
+    and ``opt`` in place; returns the summed loss and reads. Raises _Stop on a non-finite
+    loss, gradient or parameter. ``grad`` is unused (kept for callers of the old loop)."""
+    from .. import _core
+
     perm = rng.permutation(train)
-    tot, tot_reads = 0.0, 0.0
-    for i in range(0, len(perm), batch_size):
-        rows = np.sort(perm[i : i + batch_size])  # sorted: the kernels read the codes in memory order
-        loss, _ = model.loss(codes, targets, rows, n_threads=n_threads, grad=True, grad_out=grad, dtype=dtype,
-                             weights=weights)
-        reads = float(amounts[rows].sum())
-        if reads == 0:
-            continue
-        if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-            raise _Stop("diverged")
-        grad /= reads
-        grad += l2 * theta
-        opt.step(theta, grad)
-        if not np.all(np.isfinite(theta)):
-            raise _Stop("diverged")
-        tot += loss
-        tot_reads += reads
-    return tot, tot_reads
+    mask = np.ascontiguousarray(opt.mask).view(np.uint8)
+    loss, reads, t, status = _core.adam_epoch(
+        model.core, codes, targets, model.theta, opt.m, opt.v, opt.t, perm.astype(np.int64, copy=False), batch_size,
+        np.ascontiguousarray(amounts, dtype=np.float64), l2, learning_rate=opt.lr, beta1=opt.b1, beta2=opt.b2,
+        eps=opt.eps, mask=mask, weights=weights, n_threads=n_threads, dtype=dtype)
+    opt.t = int(t)
+    if status != "complete":
+        raise _Stop("diverged")
+    return float(loss), float(reads)
 
 
 #: At most this many training rows (evenly spaced) inform the initialisation, so that a

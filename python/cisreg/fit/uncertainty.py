@@ -34,6 +34,11 @@ __all__ = ["Uncertainty", "bootstrap", "laplace", "physical_flat"]
 #: Groups of get_theta whose values are energies (scaled by kT in kcal/mol when converted).
 ENERGY_GROUPS = ("energies", "offsets", "pair_energies", "biases", "interactions")
 
+#: Full-batch L-BFGS iterations at most that carry a fit (and each bootstrap refit) to the
+#: optimum of its penalised training likelihood. GE fits with a unit near its linear regime
+#: need over 1,000 (the unit's scale and slope trade off).
+POLISH_ITERATIONS = 3000
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -217,9 +222,66 @@ def _profile_covariance(H: np.ndarray, lay: Any, idx: np.ndarray) -> tuple[np.nd
     return C, notes
 
 
+class _Penalised:
+    """The penalised training objective of a fit, F(x) = sum_i w_i NLL_i + sum_j lam_j x_j^2 / 2
+    over the trainable entries ``idx`` of theta (the others held at their values), in float64
+    on the CPU, and its minimisation by full-batch L-BFGS (scipy)."""
+
+    def __init__(self, model: Model, codes: np.ndarray, targets: np.ndarray, rows: np.ndarray,
+                 weights: np.ndarray | None, lam: np.ndarray, idx: np.ndarray, n_threads: int) -> None:
+        self.model, self.codes, self.targets, self.rows = model, codes, targets, rows
+        self.weights, self.lam, self.idx, self.nt = weights, lam[idx], idx, n_threads
+
+    def __call__(self, x: np.ndarray, base: np.ndarray) -> tuple[float, np.ndarray]:
+        from .. import _core
+
+        th = base.copy()
+        th[self.idx] = x
+        f, g = _core.loss_and_grad(self.model.core, self.codes, self.targets, th, self.rows, self.nt, True,
+                                   weights=self.weights)
+        # math.fsum: exactly rounded, so the objective does not depend on how numpy's
+        # vectorised sum meets the array's alignment (the L-BFGS path amplifies the last bit)
+        return float(f) + 0.5 * math.fsum(self.lam * x * x), g[self.idx] + self.lam * x
+
+    def polish(self, theta: np.ndarray, maxiter: int, reads: float) -> tuple[np.ndarray, int, str]:
+        """The optimum reached from ``theta`` by at most ``maxiter`` L-BFGS iterations: the
+        new theta, the iterations, and '' or why it stopped short of convergence."""
+        from scipy.optimize import minimize
+
+        opt = minimize(lambda x: self(x, theta), theta[self.idx], jac=True, method="L-BFGS-B",
+                       options={"maxiter": maxiter, "maxcor": 30, "gtol": 1e-8 * max(reads, 1.0), "ftol": 1e-14})
+        out = theta.copy()
+        out[self.idx] = opt.x
+        return out, int(opt.nit), "" if opt.success else str(opt.message)
+
+
+def _penalty(model: Model, l2: Any, reads: float) -> np.ndarray:
+    """lam [P] of the penalised training NLL: the fit's ``l2`` (per read) times the reads."""
+    from .loop import DEFAULT_L2, l2_vector
+
+    return l2_vector(model.layout, DEFAULT_L2 if l2 is None else l2) * reads
+
+
+def _polished_refit(spec_dict: dict[str, Any], data: Dataset, theta: np.ndarray, weights: np.ndarray,
+                    l2: Any, maxiter: int, n_threads: int | None = None) -> tuple[np.ndarray, int, str]:
+    """One bootstrap refit (also a Dask task): the optimum of the penalised training NLL with
+    row ``weights`` (a resample), by L-BFGS from ``theta`` (the optimum of the data)."""
+    from ..models.spec import spec_from_dict
+
+    model = Model(spec_from_dict(spec_dict), theta)
+    targets = model.targets_of(data)
+    train = data.indices("training")
+    train = train[weights[train] > 0]
+    reads = float((model.spec.measurement.amounts(targets)[train] * weights[train]).sum())
+    idx = np.flatnonzero(model.layout.trainable_mask())
+    obj = _Penalised(model, data.codes, targets, train, weights, _penalty(model, l2, reads), idx,
+                     effective_n_threads(n_threads))
+    return obj.polish(theta, maxiter, reads)
+
+
 def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None = None, level: float = 0.95,
             gauge: str = "uniform", x_wt: str | None = None, n_threads: int | None = None,
-            step: float = 1e-4, polish: int = 500, nuisance: str = "profile") -> Uncertainty:
+            step: float = 1e-4, polish: int = POLISH_ITERATIONS, nuisance: str = "profile") -> Uncertainty:
     """The Laplace (curvature) estimate of the uncertainty of ``model``'s physical parameters.
 
     The penalised training NLL F(theta) = NLL + reads * l2 * theta^2 / 2 (the objective
@@ -244,8 +306,6 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
     """
     import time
 
-    from .loop import DEFAULT_L2, l2_vector
-
     _check_level(level)
     t0 = time.perf_counter()
     targets = model.targets_of(data)
@@ -254,7 +314,7 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
         raise InputError("no training rows", source=data.source)
     lay = model.layout
     reads = float(model.spec.measurement.amounts(targets)[train].sum())
-    lam = l2_vector(lay, DEFAULT_L2 if l2 is None else l2) * reads
+    lam = _penalty(model, l2, reads)
     if nuisance not in ("profile", "fixed"):
         raise InputError(f"nuisance must be 'profile' or 'fixed', got {nuisance!r}")
     mask = lay.trainable_mask()
@@ -264,29 +324,17 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
     nt = effective_n_threads(n_threads)
     theta = model.theta.copy()
 
-    from .. import _core
+    obj = _Penalised(model, data.codes, targets, train, None, lam, idx, nt)
 
     def grad(th: np.ndarray) -> np.ndarray:
-        g: np.ndarray = _core.loss_and_grad(model.core, data.codes, targets, th, train, nt, True)[1]
-        out: np.ndarray = g[idx] + lam[idx] * th[idx]
-        return out
-
-    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-        th = theta.copy()
-        th[idx] = x
-        f, g = _core.loss_and_grad(model.core, data.codes, targets, th, train, nt, True)
-        return float(f + 0.5 * np.sum(lam[idx] * x * x)), g[idx] + lam[idx] * x
+        return obj(th[idx], th)[1]
 
     notes = []
     if polish:  # minibatch Adam stops near, not at, the optimum: the curvature belongs to the optimum
-        from scipy.optimize import minimize
-
-        opt = minimize(objective, theta[idx], jac=True, method="L-BFGS-B",
-                       options={"maxiter": polish, "gtol": 1e-8 * reads, "ftol": 1e-14})
-        theta[idx] = opt.x
+        theta, nit, msg = obj.polish(theta, polish, reads)
         notes.append(f"estimates and curvature at the optimum of the penalised training likelihood, reached from "
-                     f"the fit by {opt.nit} full-batch L-BFGS iterations"
-                     + ("" if opt.success else f" (stopped: {opt.message}; the optimum lies further)"))
+                     f"the fit by {nit} full-batch L-BFGS iterations"
+                     + ("" if not msg else f" (stopped: {msg}; the optimum lies further)"))
 
     H = np.zeros((idx.size, idx.size))
     pos = {int(j): c for c, j in enumerate(idx)}
@@ -322,22 +370,32 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
 
 
 def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge: str = "uniform",
-              x_wt: str | None = None, seed: int | None = None, quiet: bool = True, client: Any = None) -> Uncertainty:
+              x_wt: str | None = None, seed: int | None = None, quiet: bool = True, client: Any = None,
+              polish: int = POLISH_ITERATIONS, n_threads: int | None = None) -> Uncertainty:
     """The bootstrap estimate: ``B`` refits, each on the training sequences resampled with
-    replacement (multinomial row weights) and started from the fitted parameters, with the
-    settings of ``result`` (a :class:`~cisreg.FitResult`); early stopping uses the
-    unchanged validation rows. Standard errors are the refits' standard deviations and
-    intervals estimate +- z * se (normal intervals: unlike percentile intervals they are
-    not shifted by the drift that warm refits share, and need few resamples). The refits
-    are kept in ``Uncertainty.samples``. With a dask.distributed ``client`` the refits run as
-    its tasks (the same resamples and minibatches: the same result)."""
-    import time
+    replacement (multinomial row weights, so nothing is copied), with the settings of
+    ``result`` (a :class:`~cisreg.FitResult`).
 
-    from .loop import _fit_one
+    With ``polish`` > 0 (the default) the estimate is taken where :func:`laplace` takes it:
+    the fit is first carried to the optimum of its penalised training likelihood (at most
+    ``polish`` full-batch L-BFGS iterations, as in :func:`laplace`), and each refit is the
+    optimum of its resample's penalised likelihood, reached by L-BFGS from there. Every refit
+    converges, so the spread of the refits is the sampling spread of the optimum and the two
+    estimates describe the same quantity. With ``polish=0`` each refit is instead a warm
+    minibatch-Adam fit with early stopping on the unchanged validation rows (the fit's own
+    procedure; its early stopping can end a refit near its start and so understate the
+    spread). Standard errors are the refits' standard deviations; intervals are estimate
+    +- z * se (normal intervals). The refits are kept in ``Uncertainty.samples``. With a
+    dask.distributed ``client`` the refits run as its tasks (the same resamples: the same
+    result, bit for bit with ``polish=0``; with L-BFGS refits up to where L-BFGS stops, which
+    can differ in the last digits between processes)."""
+    import time
 
     _check_level(level)
     if isinstance(B, bool) or not isinstance(B, int | np.integer) or B < 2:
         raise InputError(f"bootstrap needs B >= 2 resamples, got {B!r}")
+    if isinstance(polish, bool) or not isinstance(polish, int | np.integer) or polish < 0:
+        raise InputError(f"polish must be an integer >= 0, got {polish!r}")
     t0 = time.perf_counter()
     model: Model = result.model
     settings = dict(result.settings)
@@ -347,17 +405,22 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
     spec = model.spec
     targets = model.targets_of(data)
     train, val = data.indices("training"), data.indices("validation")
-    entries, f0 = physical_flat(model, gauge=gauge, x_wt=x_wt)
-    samples = np.empty((B, f0.size))
     notes = []
     n_div = 0
-
-    def refit(b: int, w: np.ndarray | None) -> np.ndarray:
-        nonlocal n_div
-        res = _fit_one(spec, data, targets, train, val, model.theta.copy(), 10_000 + b, settings, quiet, 0, None,
-                       None, None, [], weights=w)
-        n_div += res.diverged
-        return physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
+    theta = model.theta.copy()
+    nt = effective_n_threads(n_threads if n_threads is not None else settings.get("n_threads"))
+    if polish:
+        reads = float(spec.measurement.amounts(targets)[train].sum())
+        idx = np.flatnonzero(model.layout.trainable_mask())
+        obj = _Penalised(model, data.codes, targets, train, None, _penalty(model, settings.get("l2"), reads), idx, nt)
+        theta, nit, msg = obj.polish(theta, polish, reads)
+        notes.append(f"estimates at the optimum of the penalised training likelihood (reached from the fit by {nit} "
+                     f"full-batch L-BFGS iterations{'' if not msg else '; stopped: ' + msg}); each refit is the "
+                     "optimum of its resample, reached by L-BFGS from there")
+    at = Model(spec, theta)
+    entries, f0 = physical_flat(at, gauge=gauge, x_wt=x_wt)
+    samples = np.empty((B, f0.size))
+    short = 0
 
     def weights(b: int) -> np.ndarray:
         rng = np.random.default_rng([seed, 0xB007, b])
@@ -366,24 +429,53 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
         w[val] = 1.0
         return w
 
-    if client is None:
-        for b in range(B):
-            samples[b] = refit(b, weights(b))
+    if polish:
+        spec_dict = spec.to_dict()
+        if client is None:
+            outs = [_polished_refit(spec_dict, data, theta, weights(b), settings.get("l2"), polish, nt)
+                    for b in range(B)]
+        else:
+            data_f = client.scatter(data, hash=False)
+            futs = [client.submit(_polished_refit, spec_dict, data_f, theta, weights(b), settings.get("l2"), polish,
+                                  pure=False) for b in range(B)]
+            outs = client.gather(futs)
+        why: set[str] = set()
+        for b, (th_b, _nit, msg_b) in enumerate(outs):
+            short += bool(msg_b)
+            if msg_b:
+                why.add(msg_b)
+            samples[b] = physical_flat(Model(spec, th_b), gauge=gauge, x_wt=x_wt)[1]
+        if short:
+            notes.append(f"{short} of {B} refits stopped short of L-BFGS's convergence test (at most {polish} "
+                         f"iterations): {'; '.join(sorted(why))}")
     else:
-        from .loop import _restart_task, result_from_dict
+        from .loop import _fit_one
 
-        data_f = client.scatter(data, hash=False)
-        futs = [client.submit(_restart_task, spec.to_dict(), data_f, model.theta.copy(), 10_000 + b, settings,
-                              weights(b), pure=False) for b in range(B)]
-        for b, d in enumerate(client.gather(futs)):
-            res = result_from_dict(spec, d)
+        def refit(b: int, w: np.ndarray | None) -> np.ndarray:
+            nonlocal n_div
+            res = _fit_one(spec, data, targets, train, val, model.theta.copy(), 10_000 + b, settings, quiet, 0,
+                           None, None, None, [], weights=w)
             n_div += res.diverged
-            samples[b] = physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
-    if n_div:
-        notes.append(f"{n_div} of {B} refits diverged; their best parameters before divergence were used")
-    # Normal intervals around the fit: a warm refit goes on optimising from where early
-    # stopping ended, so the refits share a drift that percentile intervals would inherit;
-    # their spread (the standard error) does not depend on it.
+            return physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
+
+        if client is None:
+            for b in range(B):
+                samples[b] = refit(b, weights(b))
+        else:
+            from .loop import _restart_task, result_from_dict
+
+            data_f = client.scatter(data, hash=False)
+            futs = [client.submit(_restart_task, spec.to_dict(), data_f, model.theta.copy(), 10_000 + b, settings,
+                                  weights(b), pure=False) for b in range(B)]
+            for b, d in enumerate(client.gather(futs)):
+                res = result_from_dict(spec, d)
+                n_div += res.diverged
+                samples[b] = physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
+        if n_div:
+            notes.append(f"{n_div} of {B} refits diverged; their best parameters before divergence were used")
+    # Normal intervals around the estimate: the refits' spread (the standard error) does not
+    # depend on a drift that they may share (warm Adam refits go on optimising from where
+    # early stopping ended), which percentile intervals would inherit.
     se = samples.std(axis=0, ddof=1)
     z = _z(level)
     lo, hi = f0 - z * se, f0 + z * se
