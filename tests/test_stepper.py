@@ -55,7 +55,8 @@ def _setup(rng, measurement=None):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("measurement", [None, {"type": "ge", "noise": "cauchy", "hidden": 2}])
-def test_core_epoch_equals_the_python_loop(dtype, weighted, measurement, rng):
+@pytest.mark.parametrize("batch", [128, 16])  # 16: enough minibatches that the core times 1 and 2 threads
+def test_core_epoch_equals_the_python_loop(dtype, weighted, measurement, batch, rng):
     m, codes, targets, amounts, l2, mask = _setup(rng, measurement)
     train = np.sort(rng.choice(1300, 1000, replace=False)).astype(np.int64)
     weights = rng.integers(0, 3, 1300).astype(np.float64) if weighted else None
@@ -73,15 +74,16 @@ def test_core_epoch_equals_the_python_loop(dtype, weighted, measurement, rng):
                 res = []
                 for _ in range(3):  # several epochs: the step count and moments carry over
                     if fn is train_epoch:
-                        res.append(fn(mm, codes, targets, amounts, train, erng, 128, opt, None, l2, nt, dtype, weights))
+                        res.append(fn(mm, codes, targets, amounts, train, erng, batch, opt, None, l2, nt, dtype,
+                                      weights))
                     else:
-                        res.append(fn(mm, codes, targets, amounts, train, erng, 128, opt, l2, nt, dtype, weights))
+                        res.append(fn(mm, codes, targets, amounts, train, erng, batch, opt, l2, nt, dtype, weights))
             finally:
                 if before is not None:
                     _core.set_min_thread_work(before)
             out[(name, nt, work)] = (res, mm.theta.copy(), opt.m.copy(), opt.v.copy(), opt.t)
     ref = out[("python", 1, None)]
-    assert ref[4] == 3 * math.ceil(len(train) / 128)
+    assert ref[4] == 3 * math.ceil(len(train) / batch)
     for key, got in out.items():
         assert got[0] == ref[0], key
         for a, b in zip(got[1:4], ref[1:4]):

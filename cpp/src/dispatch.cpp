@@ -191,10 +191,11 @@ int64_t set_min_thread_work(int64_t work) {
     return g_min_thread_work.exchange(work);
 }
 
-int threads_for_work(int n_threads, int64_t n_chunks, int64_t b, const Model& m) {
-    int64_t nt = n_threads < 1 ? 1 : n_threads;
+int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t b, const Model& m) {
+    int64_t nt = exec.n_threads < 1 ? 1 : exec.n_threads;
     nt = std::min(nt, std::max<int64_t>(1, n_chunks));
-    const int64_t per = g_min_thread_work.load(std::memory_order_relaxed);
+    const int64_t per =
+        exec.min_thread_work >= 0 ? exec.min_thread_work : g_min_thread_work.load(std::memory_order_relaxed);
     if (per > 0) nt = std::min(nt, std::max<int64_t>(1, b * row_work(m) / per));
     return static_cast<int>(nt);
 }

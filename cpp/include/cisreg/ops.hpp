@@ -49,6 +49,8 @@ struct Exec {
     Precision precision = Precision::F64;
     Isa isa = Isa::Auto;
     void* stream = nullptr;
+    // least row work per extra thread (threads_for_work); -1: the process-wide setting
+    int64_t min_thread_work = -1;
 };
 
 struct PhiOut {
@@ -95,6 +97,10 @@ void adam_step(const AdamConfig& cfg, AdamState& st, const double* grad /*[P]*/,
 // the gradient of its loss per read (reads: sum of amounts[row] over the minibatch; a
 // minibatch without reads is skipped) plus l2[j] * theta[j], and one Adam step. Every
 // check_rows rows, should_stop(stop_ctx) (if given) may end the epoch early (an interrupt).
+// With exec.n_threads > 1 and minibatches too small for the thread policy to thread them,
+// the first minibatches of the epoch alternate between one thread and every thread and the
+// rest run the faster way (threads pay on a quiet machine; they do not with a competing
+// process). Which thread count ran never changes a result.
 struct EpochPlan {
     const int64_t* order = nullptr;  // [n_order] rows of the data set
     int64_t n_order = 0;
@@ -148,7 +154,7 @@ int64_t row_work(const Model& m);
 // and waiting at the barrier for one that the operating system has descheduled costs more
 // than such a call. Which thread runs which chunk never changes a result.
 constexpr int64_t kMinThreadWork = int64_t{1} << 21;
-int threads_for_work(int n_threads, int64_t n_chunks, int64_t b, const Model& m);
+int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t b, const Model& m);
 // Change that minimum (0: every call uses its threads and chunks, as tests of thread
 // invariance need); returns the previous value. Process-wide.
 int64_t set_min_thread_work(int64_t work);

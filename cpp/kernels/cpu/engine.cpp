@@ -440,7 +440,7 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
     const int64_t block = block_chunks(P);
-    const int nt = threads_for_work(exec.n_threads, std::min(n_chunks, block), batch.b, m);
+    const int nt = threads_for_work(exec, std::min(n_chunks, block), batch.b, m);
     const Work<T, GP, MS> work(plan, mv);
     const int64_t n_part = grad ? std::min(n_chunks, block) * P : 0;
     Arena arena(work.bytes(), nt, sizeof(double) * static_cast<size_t>(n_part), workspace());
@@ -507,7 +507,7 @@ template <class T, class GP>
 void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out) {
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
-    const int nt = threads_for_work(exec.n_threads, n_chunks, batch.b, *plan.model);
+    const int nt = threads_for_work(exec, n_chunks, batch.b, *plan.model);
     const typename stages::CotangentStage<T>::View cv{};
     Work<T, GP, stages::CotangentStage<T>> work(plan, cv);
     // room for the state log-probabilities in the target slots (phi_chunk reuses them)
