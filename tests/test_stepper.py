@@ -13,7 +13,8 @@ import pytest
 import cisreg
 from cisreg import _core
 from cisreg.fit.adam import Adam
-from cisreg.fit.loop import _Stop, l2_vector, train_epoch
+from cisreg.fit.loop import l2_vector, train_epoch
+from cisreg.fit.stepper import StopFit
 from randmodels import random_data, random_model
 
 
@@ -31,12 +32,12 @@ def _python_epoch(model, codes, targets, amounts, train, rng, batch_size, opt, l
         if reads == 0:
             continue
         if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
-            raise _Stop("diverged")
+            raise StopFit("diverged")
         grad /= reads
         grad += l2 * theta
         opt.step(theta, grad)
         if not np.all(np.isfinite(theta)):
-            raise _Stop("diverged")
+            raise StopFit("diverged")
         tot += loss
         tot_reads += reads
     return tot, tot_reads
@@ -95,7 +96,7 @@ def test_core_epoch_equals_the_python_loop(dtype, weighted, measurement, batch, 
 def test_divergence_is_reported(rng):
     m, codes, targets, amounts, l2, mask = _setup(rng)
     opt = Adam(m.theta.size, learning_rate=1e300, mask=mask)
-    with pytest.raises(_Stop):
+    with pytest.raises(StopFit):
         for _ in range(5):
             train_epoch(m, codes, targets, amounts, np.arange(1300), np.random.default_rng(0), 100, opt, None, l2, 1,
                         "float64")
@@ -130,3 +131,61 @@ def test_small_calls_run_on_one_thread_and_large_ones_on_several():
     m = cisreg.Model(cisreg.preset("lac"))
     w = _core.row_work(m.core)
     assert 500 * w < 1 << 21 < 100_000 * w
+
+
+class _ScriptedStepper:
+    """A back end whose validation losses are given: the loop's decisions, without kernels."""
+
+    def __init__(self, model, losses, fail_at=None, interrupt_at=None):
+        self.model, self.opt = model, Adam(model.theta.size)
+        self.losses, self.fail_at, self.interrupt_at = list(losses), fail_at, interrupt_at
+        self.epoch, self._best, self.synced = 0, None, 0
+
+    def start(self, best_theta):
+        self._best = best_theta.copy()
+
+    def step_epoch(self, rng, batch_size):
+        self.epoch += 1
+        if self.epoch == self.fail_at:
+            raise StopFit("diverged")
+        if self.epoch == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.model.theta[:] = self.epoch  # the parameters of epoch e are all e
+        return 10.0, 5.0
+
+    def val_loss(self):
+        return self.losses[self.epoch - 1]
+
+    def keep_best(self):
+        self._best[:] = self.model.theta
+
+    def best(self):
+        return self._best
+
+    def sync(self):
+        self.synced += 1
+
+
+@pytest.mark.parametrize(("losses", "fail", "intr", "best", "run", "reason"), [
+    ([5, 4, 3, 3.5, 3.2, 3.1, 3.3], None, None, 3, 5, "early_stopping"),  # patience 2
+    ([5, 4, 3, 2, 1, 0.5, 0.4], None, None, 7, 7, "max_epochs"),
+    ([5, 4, 3, 2, 1, 0.5, 0.4], 4, None, 3, 3, "diverged at epoch 4"),
+    ([5, 4, 3, 2, 1, 0.5, 0.4], None, 3, 2, 2, "interrupted at epoch 2"),
+    ([5, 4, float("nan"), 2, 1, 0.5, 0.4], None, None, 2, 3, "diverged at epoch 4"),
+])
+def test_the_one_loop_decides_for_every_back_end(losses, fail, intr, best, run, reason, tmp_path):
+    """run_epochs over any stepper: early stopping, the epoch limit, divergence (raised, or a
+    non-finite validation loss) and interrupts keep the best epoch's parameters; checkpoints
+    ask the back end for its state first."""
+    from cisreg.fit.stepper import run_epochs
+
+    m = cisreg.Model(cisreg.preset("lac"))
+    st = _ScriptedStepper(m, losses, fail, intr)
+    settings = {"epochs": 7, "patience": 2, "batch_size": 10, "learning_rate": 0.1, "seed": 0}
+    res = run_epochs(st, rng=np.random.default_rng(0), settings=settings, reads_val=1.0, checkpoint_every=2,
+                     checkpoint_dir=tmp_path / "ck")
+    assert res.best_epoch == best and res.epochs_run == run and reason in res.stop_reason
+    assert np.all(m.theta == best)
+    assert res.diverged == reason.startswith("diverged") and res.interrupted == reason.startswith("interrupted")
+    assert st.synced == (run - (run % 2)) // 2 + (1 if res.stop_reason in ("early_stopping", "max_epochs")
+                                                   and run % 2 else 0)

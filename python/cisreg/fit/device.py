@@ -1,8 +1,8 @@
 """The fit loop on a CUDA device.
 
-The same loop as :mod:`cisreg.fit.loop` (epochs of shuffled minibatches, Adam, L2, early
-stopping on the validation likelihood, divergence detection, checkpoints), with everything
-per minibatch on the device: the codes, targets and parameters are uploaded once per fit
+The one fit loop (:func:`cisreg.fit.stepper.run_epochs`: early stopping on the validation
+likelihood, divergence detection, checkpoints, interrupts) over :class:`CudaStepper`, which
+does everything per minibatch on the device: the codes, targets and parameters are uploaded once per fit
 (a :class:`cisreg._core.CudaSession`), an epoch's minibatches are one index array uploaded
 once per epoch, and each minibatch is one call that runs the loss, the gradient and the
 Adam step there; only the loss and a status word come back. The random choices
@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,10 +30,11 @@ from ..models.compile import initial_theta
 from ..models.model import Model
 from ..models.spec import ModelSpec
 from .adam import Adam
-from .checkpoint import write_checkpoint
 from .result import FitResult, restart_summary
+from .stepper import StopFit, run_epochs
 
-__all__ = ["EPOCH_SLOT", "VAL_SLOT", "fit_device", "open_session", "restart_runner", "train_epoch_device"]
+__all__ = ["EPOCH_SLOT", "VAL_SLOT", "CudaStepper", "fit_device", "open_session", "restart_runner",
+           "train_epoch_device"]
 
 #: Row-index slots of the session: the epoch's minibatches, the validation rows.
 EPOCH_SLOT = 0
@@ -61,8 +61,6 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
     training rows in a random order, in minibatches of ``batch_size`` (each sorted), one
     Adam step each. Returns the summed loss and reads; raises the loop's stop exception on
     a non-finite loss, gradient or parameter."""
-    from .loop import _Stop
-
     perm = rng.permutation(train)
     n = len(perm)
     starts = range(0, n, batch_size)
@@ -82,17 +80,57 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
         if status & bad_input:
             raise InputError("the device found invalid codes, targets or weights in a minibatch")
         if status & stop:
-            raise _Stop("diverged")
+            raise StopFit("diverged")
         tot += loss
         tot_reads += reads
     return tot, tot_reads
 
 
+class CudaStepper:
+    """The CUDA back end of the fit loop (:mod:`cisreg.fit.stepper`): parameters, the best
+    parameters and the Adam state live in the session; the host copies are brought up to
+    date for checkpoints (:meth:`sync`)."""
+
+    def __init__(self, sess: Any, model: Model, opt: Adam, amounts: np.ndarray, train: np.ndarray, val: np.ndarray,
+                 l2: np.ndarray) -> None:
+        self.sess, self.model, self.opt = sess, model, opt
+        self.amounts, self.train, self.val, self.l2 = amounts, train, val, l2
+
+    def start(self, best_theta: np.ndarray) -> None:
+        sess, opt = self.sess, self.opt
+        sess.adam_configure(opt.lr, opt.b1, opt.b2, opt.eps, np.ascontiguousarray(self.l2),
+                            np.ascontiguousarray(opt.mask))
+        sess.set_adam_state(opt.m, opt.v, opt.t)
+        sess.set_theta(best_theta)
+        sess.keep_best()
+        sess.set_theta(self.model.theta)
+        sess.set_rows(VAL_SLOT, np.ascontiguousarray(self.val, dtype=np.int64))
+
+    def step_epoch(self, rng: np.random.Generator, batch_size: int) -> tuple[float, float]:
+        return train_epoch_device(self.sess, self.amounts, self.train, rng, batch_size)
+
+    def val_loss(self) -> float:
+        return float(self.sess.loss_and_grad(slot=VAL_SLOT, want_grad=False)[0])
+
+    def keep_best(self) -> None:
+        self.sess.keep_best()
+
+    def best(self) -> np.ndarray:
+        out: np.ndarray = self.sess.get_best()
+        return out
+
+    def sync(self) -> None:
+        self.model.theta[:] = self.sess.get_theta()
+        m, v, t = self.sess.adam_state()
+        self.opt.m[:] = m
+        self.opt.v[:] = v
+        self.opt.t = int(t)
+
+
 def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
                     checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
-    from .loop import _Stop, improves, init_rows, l2_vector
+    from .loop import init_rows, l2_vector
 
-    meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # the same start as the CPU loop draws
@@ -100,89 +138,12 @@ def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, sett
         model.theta[:] = initial_theta(model.compiled, rng, targets=np.asarray(targets[init], dtype=np.float64),
                                        codes=np.asarray(data.codes[init]))
     lay = model.layout
-    l2 = l2_vector(lay, settings["l2"])
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())  # host copy of the state
-    amounts = meas.amounts(targets)
-    reads_val = float(amounts[val].sum())
-    history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
-    best_theta = model.theta.copy()
-    best_val, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
-    if resume_state is not None:
-        model.theta[:] = resume_state["theta"]
-        best_theta = resume_state["best_theta"].copy()
-        opt.load_state(resume_state)
-        rng.bit_generator.state = resume_state["rng"]
-        history = resume_state["history"]
-        best_val, best_epoch, bad = resume_state["best_val"], resume_state["best_epoch"], resume_state["bad"]
-        start_epoch = resume_state["epoch"]
-    finished = bool(resume_state["stopped"]) if resume_state is not None else False
-    sess.adam_configure(opt.lr, opt.b1, opt.b2, opt.eps, np.ascontiguousarray(l2), np.ascontiguousarray(opt.mask))
-    sess.set_adam_state(opt.m, opt.v, opt.t)
-    sess.set_theta(best_theta)
-    sess.keep_best()
-    sess.set_theta(model.theta)
-    sess.set_rows(VAL_SLOT, np.ascontiguousarray(val, dtype=np.int64))
-    bs = min(settings["batch_size"], len(train))
-    stop_reason = resume_state["stop_reason"] if finished else "max_epochs"
-    interrupted = diverged = False
-    epoch = start_epoch
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings["epochs"], initial=start_epoch, desc=f"fit (restart {restart + 1}, cuda)",
-                   unit="epoch", leave=False, disable=None)
-
-    def pull_state() -> None:  # the device's theta, best theta and Adam state into the host objects
-        model.theta[:] = sess.get_theta()
-        best_theta[:] = sess.get_best()
-        m, v, t = sess.adam_state()
-        opt.m[:] = m
-        opt.v[:] = v
-        opt.t = int(t)
-
-    try:
-        while epoch < settings["epochs"] and not finished:
-            tot, tot_reads = train_epoch_device(sess, amounts, train, rng, bs)
-            epoch += 1
-            val_nll = sess.loss_and_grad(slot=VAL_SLOT, want_grad=False)[0] / reads_val
-            if not math.isfinite(val_nll):
-                raise _Stop("diverged")
-            history["train_nll"].append(tot / max(tot_reads, 1.0))
-            history["val_nll"].append(val_nll)
-            if improves(val_nll, best_val):
-                best_val, best_epoch, bad = val_nll, epoch, 0
-                sess.keep_best()
-            else:
-                bad += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(train=f"{history['train_nll'][-1]:.4f}", val=f"{val_nll:.4f}")
-            if on_epoch is not None:
-                on_epoch(epoch, {"train_nll": history["train_nll"][-1], "val_nll": val_nll})
-            stop = bad >= settings["patience"] or epoch >= settings["epochs"]
-            if bad >= settings["patience"]:
-                stop_reason = "early_stopping"
-            if checkpoint_every and checkpoint_dir is not None and (epoch % checkpoint_every == 0 or stop):
-                pull_state()
-                write_checkpoint(Path(checkpoint_dir), model, best_theta, opt, rng, history, best_val,
-                                 best_epoch, bad, epoch, restart, settings, bad >= settings["patience"],
-                                 stop_reason, done)
-            if stop:
-                break
-    except _Stop:
-        diverged = True
-        stop_reason = (f"diverged at epoch {epoch + 1} (non-finite loss or parameters); the best parameters so "
-                       f"far were kept. Lower the learning rate (now {settings['learning_rate']}) or raise l2")
-    except KeyboardInterrupt:
-        interrupted = True
-        stop_reason = f"interrupted at epoch {epoch}; the best parameters so far were kept"
-    finally:
-        if bar is not None:
-            bar.close()
-    model.theta[:] = sess.get_best()
-    return FitResult(model, history, best_epoch, epoch, 0.0, stop_reason, interrupted=interrupted,
-                     diverged=diverged)
+    amounts = spec.measurement.amounts(targets)
+    stepper = CudaStepper(sess, model, opt, amounts, train, val, l2_vector(lay, settings["l2"]))
+    return run_epochs(stepper, rng=rng, settings=settings, reads_val=float(amounts[val].sum()), restart=restart,
+                      quiet=quiet, checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
+                      resume_state=resume_state, on_epoch=on_epoch, done=done, n_train=len(train), desc=", cuda")
 
 
 def restart_runner(spec: ModelSpec, data: Dataset, targets: np.ndarray, settings: dict[str, Any], *,

@@ -21,8 +21,9 @@ from ..models.compile import initial_theta
 from ..models.model import Model, check_dtype
 from ..models.spec import ModelSpec
 from .adam import Adam
-from .checkpoint import fingerprint, read_checkpoint, write_checkpoint
+from .checkpoint import fingerprint, read_checkpoint
 from .result import FitResult, restart_summary
+from .stepper import CpuStepper, StopFit, run_epochs
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_DTYPE", "DEFAULT_EPOCHS", "DEFAULT_L2", "DEFAULT_LEARNING_RATE",
            "DEFAULT_PATIENCE", "FitResult", "fit"]
@@ -37,8 +38,6 @@ DEFAULT_L2 = 1e-4
 DEFAULT_DTYPE = "float32"
 
 
-class _Stop(Exception):
-    pass
 
 
 def fit(
@@ -263,12 +262,6 @@ def _uncertainty(best: FitResult, data: Dataset, B: int, lap: bool, l2: Any, nt:
         best.stop_reason += "; interrupted while estimating uncertainties"
 
 
-def improves(val_nll: float, best_val: float) -> bool:
-    """Whether a validation NLL beats the best so far by more than rounding (relative 1e-6):
-    the early-stopping test of every fit loop."""
-    return val_nll < best_val - 1e-6 * abs(best_val if math.isfinite(best_val) else 1.0)
-
-
 def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray, train: np.ndarray,
                 rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray | None, l2: np.ndarray,
                 n_threads: int, dtype: str, weights: np.ndarray | None = None) -> tuple[float, float]:
@@ -278,7 +271,7 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
     loss and reads count that many times; ``amounts`` must then be weighted already.
     The whole epoch runs in the core (``_core.adam_epoch``: one return to Python per epoch,
     the same steps as one kernel call per minibatch, bit for bit). Updates ``model.theta``
-    and ``opt`` in place; returns the summed loss and reads. Raises _Stop on a non-finite
+    and ``opt`` in place; returns the summed loss and reads. Raises StopFit on a non-finite
     loss, gradient or parameter. ``grad`` is unused (kept for callers of the old loop)."""
     from .. import _core
 
@@ -290,7 +283,7 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
         eps=opt.eps, mask=mask, weights=weights, n_threads=n_threads, dtype=dtype)
     opt.t = int(t)
     if status != "complete":
-        raise _Stop("diverged")
+        raise StopFit("diverged")
     return float(loss), float(reads)
 
 
@@ -338,7 +331,6 @@ def _check_settings(epochs: int, batch_size: int, lr: float, l2: Any, patience: 
 
 def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
              checkpoint_dir, resume_state, on_epoch, done, weights=None) -> FitResult:
-    meas = spec.measurement
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # a start drawn from this restart's generator, not Model's default seed
@@ -346,81 +338,14 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
         model.theta[:] = initial_theta(model.compiled, rng, targets=np.asarray(targets[init], dtype=np.float64),
                                        codes=np.asarray(data.codes[init]))
     lay = model.layout
-    l2 = l2_vector(lay, settings["l2"])
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
-    nt = settings["n_threads"]
-    dtype = settings["dtype"]
-    amounts = meas.amounts(targets)  # reads (or measurements) per row, to normalise the loss
+    amounts = spec.measurement.amounts(targets)  # reads (or measurements) per row, to normalise the loss
     reads_val = float(amounts[val].sum())
     if weights is not None:  # a resample: rows of weight 0 are left out, the others count w times
         train = train[weights[train] > 0]
         amounts = amounts * weights
-    history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
-    best_theta = model.theta.copy()
-    best_val, best_epoch, bad, start_epoch = math.inf, 0, 0, 0
-    if resume_state is not None:
-        model.theta[:] = resume_state["theta"]
-        best_theta = resume_state["best_theta"].copy()
-        opt.load_state(resume_state)
-        rng.bit_generator.state = resume_state["rng"]
-        history = resume_state["history"]
-        best_val, best_epoch, bad = resume_state["best_val"], resume_state["best_epoch"], resume_state["bad"]
-        start_epoch = resume_state["epoch"]
-    finished = bool(resume_state["stopped"]) if resume_state is not None else False
-    bs = min(settings["batch_size"], len(train))
-    grad = np.empty(lay.size)
-    stop_reason = resume_state["stop_reason"] if finished else "max_epochs"
-    interrupted = diverged = False
-    epoch = start_epoch
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings["epochs"], initial=start_epoch, desc=f"fit (restart {restart + 1})",
-                   unit="epoch", leave=False, disable=None)  # disable=None: no bar when stderr is not a terminal
-    theta = model.theta
-    try:
-        while epoch < settings["epochs"] and not finished:
-            tot, tot_reads = train_epoch(model, data.codes, targets, amounts, train, rng, bs, opt, grad, l2, nt,
-                                         dtype, weights)
-            epoch += 1
-            val_nll = model.loss(data.codes, targets, val, n_threads=nt, dtype=dtype) / reads_val
-            if not math.isfinite(val_nll):
-                raise _Stop("diverged")
-            history["train_nll"].append(tot / max(tot_reads, 1.0))
-            history["val_nll"].append(val_nll)
-            if improves(val_nll, best_val):
-                best_val, best_epoch, bad = val_nll, epoch, 0
-                best_theta[:] = theta
-            else:
-                bad += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(train=f"{history['train_nll'][-1]:.4f}", val=f"{val_nll:.4f}")
-            if on_epoch is not None:
-                on_epoch(epoch, {"train_nll": history["train_nll"][-1], "val_nll": val_nll})
-            stop = bad >= settings["patience"] or epoch >= settings["epochs"]
-            if bad >= settings["patience"]:
-                stop_reason = "early_stopping"
-            if checkpoint_every and checkpoint_dir is not None and (epoch % checkpoint_every == 0 or stop):
-                # only early stopping is final; a fit that ran out of epochs may be resumed with more
-                write_checkpoint(Path(checkpoint_dir), model, best_theta, opt, rng, history, best_val,
-                                  best_epoch, bad, epoch, restart, settings, bad >= settings["patience"],
-                                  stop_reason, done)
-            if stop:
-                break
-    except _Stop:
-        diverged = True
-        stop_reason = (f"diverged at epoch {epoch + 1} (non-finite loss or parameters); the best parameters so "
-                       f"far were kept. Lower the learning rate (now {settings['learning_rate']}) or raise l2")
-    except KeyboardInterrupt:
-        interrupted = True
-        stop_reason = f"interrupted at epoch {epoch}; the best parameters so far were kept"
-    finally:
-        if bar is not None:
-            bar.close()
-    theta[:] = best_theta
-    return FitResult(model, history, best_epoch, epoch, 0.0, stop_reason, interrupted=interrupted,
-                     diverged=diverged)
-
-
+    stepper = CpuStepper(model, opt, data.codes, targets, amounts, train, val, l2_vector(lay, settings["l2"]),
+                         settings["n_threads"], settings["dtype"], weights)
+    return run_epochs(stepper, rng=rng, settings=settings, reads_val=reads_val, restart=restart, quiet=quiet,
+                      checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir, resume_state=resume_state,
+                      on_epoch=on_epoch, done=done, n_train=len(train))

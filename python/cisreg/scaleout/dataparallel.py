@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..fit.stepper import HostState
 
 __all__ = ["fit_partitioned"]
 
@@ -150,6 +151,45 @@ def _total(results: list[tuple[float, np.ndarray, float]], size: int) -> tuple[f
     return loss, g, reads
 
 
+class _PartitionStepper(HostState):
+    """The data-parallel back end of the fit loop (cisreg.fit.stepper): each Adam step sums
+    the partitions' minibatch gradients in partition order; the epoch's row order comes from
+    (seed, epoch, partition), not from the loop's generator."""
+
+    def __init__(self, parts: _Partitions, spec_json: str, model: Any, opt: Any, l2: np.ndarray, steps: int,
+                 per: list[int], seed: int, n_threads: int | None, dtype: str) -> None:
+        self.parts, self.spec_json, self.model, self.opt, self.l2 = parts, spec_json, model, opt, l2
+        self.steps, self.per, self.seed, self.nt, self.dtype = steps, per, seed, n_threads, dtype
+        self.epoch = 0
+        self.start(model.theta)
+
+    def step_epoch(self, rng: np.random.Generator, batch_size: int) -> tuple[float, float]:
+        from ..fit.stepper import StopFit
+
+        theta, P = self.model.theta, self.model.theta.size
+        tot, tot_reads = 0.0, 0.0
+        for k in range(self.steps):
+            loss, g, reads = _total(self.parts.map(
+                _partition_loss, self.spec_json, theta, "batch", self.seed,
+                per_part=lambda p, k=k: (p, self.epoch, k, self.per[p], self.nt, self.dtype)), P)
+            if reads == 0:
+                continue
+            if not (math.isfinite(loss) and np.all(np.isfinite(g))):
+                raise StopFit("diverged")
+            g /= reads
+            g += self.l2 * theta
+            self.opt.step(theta, g)
+            tot += loss
+            tot_reads += reads
+        self.epoch += 1
+        return tot, tot_reads
+
+    def val_loss(self) -> float:
+        loss, _, _ = _total(self.parts.map(_partition_loss, self.spec_json, self.model.theta, "val", self.seed, 0, 0,
+                                           0, 0, self.nt, self.dtype, per_part=None), self.model.theta.size)
+        return loss
+
+
 def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None, method: str = "adam",
                     epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
                     l2: float | dict[str, float] | None = None, patience: int | None = None, maxiter: int = 500,
@@ -210,43 +250,20 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
         return loss / reads if reads else math.nan
 
     history: dict[str, list[float]] = {"train_nll": [], "val_nll": []}
-    best_theta, best_val, best_epoch, bad, epoch = theta.copy(), math.inf, 0, 0, 0
+    best_epoch, epoch = 0, 0
     stop_reason, diverged = "max_epochs", False
     if method == "adam":
+        from ..fit.stepper import run_epochs
+
         opt = Adam(P, learning_rate=lr, mask=mask)
         steps = max(1, math.ceil(n_train / batch_size))
         per = [max(1, math.ceil(d["train"] / steps)) for d in info]
-        while epoch < epochs:
-            tot, tot_reads = 0.0, 0.0
-            for k in range(steps):
-                loss, g, reads = _total(parts.map(_partition_loss, spec_json, theta, "batch", seed,
-                                                  per_part=lambda p, k=k, e=epoch: (p, e, k, per[p], n_threads,
-                                                                                    dtype)), P)
-                if reads == 0:
-                    continue
-                if not (math.isfinite(loss) and np.all(np.isfinite(g))):
-                    diverged, stop_reason = True, f"diverged at epoch {epoch + 1}"
-                    break
-                g /= reads
-                g += l2v * theta
-                opt.step(theta, g)
-                tot += loss
-                tot_reads += reads
-            if diverged:
-                break
-            epoch += 1
-            v = val_nll(theta)
-            history["train_nll"].append(tot / max(tot_reads, 1.0))
-            history["val_nll"].append(v)
-            if loop.improves(v, best_val):
-                best_val, best_epoch, bad = v, epoch, 0
-                best_theta[:] = theta
-            else:
-                bad += 1
-            if bad >= patience:
-                stop_reason = "early_stopping"
-                break
-        theta[:] = best_theta
+        stepper = _PartitionStepper(parts, spec_json, m, opt, l2v, steps, per, seed, n_threads, dtype)
+        settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "patience": patience}
+        fr = run_epochs(stepper, rng=np.random.default_rng(seed), settings=settings, reads_val=val_reads,
+                        quiet=quiet)
+        history, best_epoch, epoch = fr.history, fr.best_epoch, fr.epochs_run
+        stop_reason, diverged = fr.stop_reason, fr.diverged
     else:
         from scipy.optimize import minimize
 
