@@ -156,3 +156,24 @@ def test_cli_output_hygiene(tmp_path, fitted_dir):
         err = p.stderr.read().decode()
     p.wait(timeout=60)
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_outputs_never_replace_inputs_or_escape_out(tmp_path, fitted_dir):
+    """predict refuses to write over its own input (or into the model directory's place), and
+    compare refuses a --name that is a path, before any work is done."""
+    from cisreg.cli import main
+
+    src = tmp_path / "in.csv"
+    src.write_text("x\n" + "A" * 75 + "\n")
+    before = src.read_bytes()
+    for out in (src, tmp_path / "." / "in.csv", fitted_dir):
+        assert main(["predict", str(fitted_dir), str(src), "--out", str(out)]) == 2
+    assert src.read_bytes() == before and (fitted_dir / "model.json").is_file()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    for name in ("../victim", "a/b", "..", ".hidden", ""):
+        rc = main(["compare", "--example", "lac-sortseq", "--model", "lac", "--model", "lac", "--name", name,
+                   "--name", "ok", "--out", str(tmp_path / "cmp"), "--epochs", "1", "--quiet"])
+        assert rc == 2, name
+    assert not (tmp_path / "cmp").exists() and (victim / "keep.txt").read_text() == "mine"

@@ -137,3 +137,25 @@ def test_written_files_have_the_usual_permissions(tmp_path):
     os.umask(mask)
     for f in ("model.json", "params.npz"):
         assert (tmp_path / "m" / f).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_refuses_symbolic_links_and_special_files(saved, tmp_path):
+    """A model directory's files are its own: a symbolic link (even to the right file) or a
+    directory in a file's place is refused, naming the file."""
+    import shutil
+
+    _m, d = saved
+    for name in ("model.json", "params.npz"):
+        e = tmp_path / f"elsewhere-{name}"
+        shutil.copy(d / name, e)
+        (d / name).unlink()
+        (d / name).symlink_to(e)
+        with pytest.raises(ModelFileError, match=f"{name} is a symbolic link"):
+            cisreg.load(d)
+        (d / name).unlink()
+        (d / name).mkdir()
+        with pytest.raises(ModelFileError, match=f"{name} is not a regular file"):
+            cisreg.load(d)
+        (d / name).rmdir()
+        shutil.copy(e, d / name)
+        cisreg.load(d)

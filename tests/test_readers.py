@@ -212,6 +212,25 @@ def test_duplicate_barcode_in_counts() -> None:
         read_barcodes(counts, mapping)
 
 
+@pytest.mark.parametrize(("row", "col", "value", "aggregate"), [
+    (1, "rna_1", -3, True), (1, "rna_1", -3, False), (4, "dna_2", 2.5, True), (0, "dna_1", np.nan, True),
+    (5, "rna_2", np.inf, False)])
+def test_bad_barcode_counts_are_refused_before_summing(tmp_path: Path, row: int, col: str, value: float,
+                                                       aggregate: bool) -> None:
+    """A negative, fractional or missing count on one barcode is an error naming that barcode's
+    file, row and column: never summed into its variant, never a reason to average a column."""
+    counts, mapping = barcode_tables()
+    counts[col] = counts[col].astype(float)
+    counts.loc[row, col] = value
+    p = tmp_path / "counts.csv"
+    counts.to_csv(p, index=False)
+    with pytest.raises(InputError, match=fr"row {row}, column '{col}'.*barcode 'b{row + 1}'.*whole, non-negative") \
+            as e:
+        read_barcodes(p, mapping, aggregate=aggregate)
+    one_line(e)
+    assert "counts.csv" in str(e.value)
+
+
 def test_unknown_columns_kept_csv(tmp_path: Path) -> None:
     p = tmp_path / "d.csv"
     p.write_text("x,y,batch,weird col\nAC,1,1,a\nGT,2,2,b\nTT,3,3,\n")

@@ -179,9 +179,9 @@ def test_broken_stores(tmp_path: Path) -> None:
         open_store(s)
     assert "\n" not in str(e.value)
     codes.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
-    open_store(s)  # a flipped byte is only seen by verify
+    open_store(s, verify=False)  # a flipped byte is only seen by reading the data
     with pytest.raises(InputError, match="SHA-256"):
-        open_store(s, verify=True)
+        open_store(s)
     (s / "meta.json").write_text("{not json")
     with pytest.raises(InputError, match=r"meta\.json is unreadable"):
         open_store(s)
@@ -233,3 +233,73 @@ def test_large_integer_columns_summed_and_kept_float64(tmp_path: Path) -> None:
     st = open_store(tmp_path / "s")
     assert st.extra["big"].dtype == np.float64
     same(st, ref)
+
+
+def _store(tmp_path: Path, name: str = "s") -> Path:
+    ds = cisreg.from_dataframe(frame(100, dups=False))
+    return save_store(ds, tmp_path / name)
+
+
+def _rewrite(s: Path, name: str, fn: object) -> None:
+    """Change the array in s/name in place (a valid .npy, a stale SHA-256 in meta.json)."""
+    a = np.load(s / name, allow_pickle=False)
+    fn(a)  # type: ignore[operator]
+    np.save(s / name, a, allow_pickle=False)
+
+
+@pytest.mark.parametrize(("name", "change", "match"), [
+    ("counts.npy", lambda a: a.__setitem__((3, 1), a[3, 1] + 1), "SHA-256"),  # rewritten: stale checksum
+    ("counts.npy", lambda a: a.__setitem__((3, 1), -1.0), r"counts row 3, column 1 .*whole, non-negative"),
+    ("counts.npy", lambda a: a.__setitem__((5, 0), 0.5), r"counts row 5, column 0 .*whole"),
+    ("counts.npy", lambda a: a.__setitem__((7, 0), np.nan), r"counts row 7"),
+    ("split.npy", lambda a: a.__setitem__(4, 7), r"split row 4 .*split code"),
+])
+def test_tampered_arrays_are_refused_on_open(tmp_path: Path, name: str, change: object, match: str) -> None:
+    """What the CSV reader refuses, a store refuses too, with the row: values are checked as
+    the checksums are, when the store is opened (the checksum is updated here, so that only
+    the value rule can catch the change)."""
+    import hashlib
+
+    s = _store(tmp_path)
+    _rewrite(s, name, change)
+    if "SHA" not in match:  # a forged checksum: the value rules must still hold
+        meta = json.loads((s / "meta.json").read_text())
+        key = name.removesuffix(".npy")
+        a = np.load(s / name, allow_pickle=False)
+        meta["arrays"][key]["sha256"] = hashlib.sha256(np.ascontiguousarray(a).data.cast("B")).hexdigest()
+        (s / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=match) as e:
+        open_store(s)
+    assert "\n" not in str(e.value) and "convert the data again" in str(e.value)
+
+
+def test_store_files_stay_inside_the_store(tmp_path: Path) -> None:
+    """meta.json names plain files of the store: a path out of it, an absolute path or a
+    symbolic link (even to a valid copy of the array) is refused before anything is read."""
+    import shutil
+
+    s = _store(tmp_path)
+    outside = tmp_path / "elsewhere.npy"
+    shutil.copy(s / "codes.npy", outside)
+    meta0 = json.loads((s / "meta.json").read_text())
+    for bad in ("../elsewhere.npy", str(outside), "sub/codes.npy", "", 5):
+        meta = json.loads(json.dumps(meta0))
+        meta["arrays"]["codes"]["file"] = bad
+        (s / "meta.json").write_text(json.dumps(meta))
+        with pytest.raises(InputError, match="plain names"):
+            open_store(s)
+    (s / "meta.json").write_text(json.dumps(meta0))
+    (s / "codes.npy").unlink()
+    (s / "codes.npy").symlink_to(outside)
+    with pytest.raises(InputError, match="symbolic link"):
+        open_store(s)
+    with pytest.raises(InputError, match="symbolic link"):
+        open_store(s, verify=False)
+
+
+def test_cli_fit_refuses_a_tampered_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = _store(tmp_path)
+    _rewrite(s, "counts.npy", lambda a: a.__setitem__((0, 0), a[0, 0] + 2))
+    assert main(["fit", str(s), "--model", "lac", "--out", str(tmp_path / "m"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "SHA-256" in err and str(s) in err

@@ -236,11 +236,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .commands._output import check_not_an_input
     from .data.store import predict_csv
     from .models.io import load_model
 
-    model = load_model(args.model_dir)
     out = Path(args.out)
+    check_not_an_input(out, [args.data, args.model_dir])
+    model = load_model(args.model_dir)
     n, cols = predict_csv(model, args.data, out, x_col=args.x_col, n_threads=args.threads)  # streams, in chunks
     print(f"wrote {n} predictions ({', '.join(cols)}) to {out}")
     return 0

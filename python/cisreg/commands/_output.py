@@ -10,9 +10,36 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["check_table_path", "write_table"]
+__all__ = ["check_name", "check_not_an_input", "check_table_path", "write_table"]
 
 _FORMATS = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet")
+
+
+def check_name(name: str, what: str) -> str:
+    """A name given where a name (not a path) is expected, e.g. a model directory made
+    inside --out: refused if it holds a path separator, is empty, '.' or '..', or starts
+    with '.' (hidden, and the temporary names of atomic writes)."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise InputError(f"{what} {name!r} is not a plain name: use letters, digits, '-' and '_' (no path "
+                         "separators, not starting with '.')")
+    return name
+
+
+def check_not_an_input(out: str | Path, inputs: list[str | Path], what: str = "--out") -> None:
+    """Refuse an output path that is one of the inputs (it would be replaced before, or while,
+    it is read)."""
+    o = Path(out)
+    for i in inputs:
+        p = Path(i)
+        same = o.resolve() == p.resolve()
+        if not same and o.exists() and p.exists():
+            try:
+                same = o.samefile(p)
+            except OSError:
+                same = False
+        if same:
+            raise InputError(f"{what} {str(o)!r} is an input of this command; write the output to another path",
+                             source=str(o))
 
 
 def _format(path: Path) -> str:

@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from ..compare import _name_of
 
     names = args.name or [_name_of(m, i) for i, m in enumerate(args.model)]
+    from ._output import check_name
+
+    for n in names:
+        check_name(n, "--name")
     cmp = compare(data, specs, names=names, split=args.split, level=args.level, n_boot=args.n_boot, seed=args.seed,
                   n_threads=args.threads, quiet=args.quiet, restarts=args.restarts, epochs=args.epochs,
                   batch_size=args.batch_size, l2=args.l2)

@@ -543,8 +543,11 @@ def read_barcodes(
     counts : str, path-like or pandas.DataFrame
         A table (CSV/TSV/Parquet, optionally gzipped) with a barcode column
         and count columns, e.g. ``dna_1, rna_1, dna_2, rna_2`` (one input and
-        one output column per replicate); other columns are kept. Each
-        barcode may appear once.
+        one output column per replicate); other (non-numeric) columns are
+        kept. Every numeric column is a read count: a value that is not a
+        whole, non-negative number is an error naming its barcode, row and
+        column, found before any barcodes are summed. Each barcode may
+        appear once.
     mapping : str, path-like, pandas.DataFrame or dict
         Barcode -> sequence, as MPRA pipelines (e.g. MPRAflow's association
         step) produce it: a table with ``barcode_col`` and ``x_col``
@@ -612,6 +615,26 @@ def read_barcodes(
         row = int(np.flatnonzero(cdup.to_numpy())[0])
         raise InputError(f"barcode {cbc.iloc[row]!r} appears more than once in the counts table; give one row "
                          "per barcode (sum its counts first)", source=csrc, row=row, column=barcode_col)
+    # every numeric column of a barcode table is a read count: checked on the rows as read,
+    # before anything is summed over the barcodes of a variant
+    for c in cdf.columns:
+        col = cdf[c]
+        if c in (barcode_col, "set") or pd.api.types.is_bool_dtype(col):
+            continue
+        if not pd.api.types.is_numeric_dtype(col):  # text as read from a file: numeric if every value parses
+            txt = col.astype(str).str.strip()
+            parsed = pd.to_numeric(txt, errors="coerce")
+            empty = col.isna().to_numpy() | txt.str.lower().isin(["", "nan", "na", "n/a", "null", "none"]).to_numpy()
+            if not (parsed.notna().to_numpy() | empty).all() or empty.all():
+                continue
+            col = parsed
+        v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(v) | (v < 0) | (v != np.floor(v))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"barcode {cbc.iloc[row]!r} has {c} = {float(v[row]):g}, not a whole, non-negative read "
+                             "count (every numeric column of a barcode table is a count); fix the value or drop "
+                             "the column", source=csrc, row=row, column=str(c))
     known = cbc.isin(lookup.index).to_numpy()
     if not known.all():
         bad = np.flatnonzero(~known)

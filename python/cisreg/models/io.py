@@ -189,13 +189,36 @@ def read_npz_checked(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[s
     return out
 
 
+def _own_file(d: Path, name: str) -> Path:
+    """d / name, refused unless it is a regular file of the directory (not a symbolic link,
+    which could point anywhere); a missing file is left to the reader's message."""
+    import stat
+
+    f = d / name
+    try:
+        mode = os.lstat(f).st_mode
+    except FileNotFoundError:
+        return f
+    except OSError as e:
+        raise ModelFileError(f"{name} cannot be read ({' '.join(str(e).split())})", source=str(d)) from None
+    if stat.S_ISLNK(mode):
+        raise ModelFileError(f"{name} is a symbolic link; a model directory's files must be regular files inside it",
+                             source=str(d))
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"{name} is not a regular file", source=str(d))
+    return f
+
+
 def load_model(directory: str | Path) -> Model:
-    """Load a model directory written by :func:`save_model` (or ``cisreg fit``)."""
+    """Load a model directory written by :func:`save_model` (or ``cisreg fit``). Its
+    model.json and params.npz must be regular files of the directory (no symbolic links),
+    model.json must name the SHA-256 of the parameters in params.npz, and every array
+    header is checked before its data are read."""
     d = Path(directory)
     if not d.is_dir():
         raise ModelFileError("not a directory; give the model directory written by `cisreg fit --out`",
                              source=str(d))
-    doc = read_json_checked(d / "model.json")
+    doc = read_json_checked(_own_file(d, "model.json"))
     src = str(d / "model.json")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError(f"not a cisreg model file (missing \"format\": \"{FORMAT}\")", source=src)
@@ -215,7 +238,7 @@ def load_model(directory: str | Path) -> Model:
     if layout.size != n or (doc.get("layout") is not None and doc["layout"] != layout.to_json()):
         raise ModelFileError(f"the parameter layout ({n} parameters) does not match the specification "
                              f"({layout.size}); the file was edited or is corrupt", source=src, key="layout")
-    arrays = read_npz_checked(d / "params.npz", {"theta": (n,)})
+    arrays = read_npz_checked(_own_file(d, "params.npz"), {"theta": (n,)})
     want = doc.get("params_sha256")
     if want is not None and want != _theta_hash(arrays["theta"]):
         raise ModelFileError("params.npz is not the parameter file model.json was written with (a save was "
