@@ -177,3 +177,22 @@ def test_outputs_never_replace_inputs_or_escape_out(tmp_path, fitted_dir):
                    "--name", "ok", "--out", str(tmp_path / "cmp"), "--epochs", "1", "--quiet"])
         assert rc == 2, name
     assert not (tmp_path / "cmp").exists() and (victim / "keep.txt").read_text() == "mine"
+
+
+def test_info_does_not_show_a_report_of_other_parameters(fitted_dir, tmp_path, capsys):
+    """report.json names the parameters it describes: a directory caught between the writes
+    of two fits (new parameters, old report) is reported as such, not summarised."""
+    import shutil
+
+    from cisreg.cli import main
+
+    d = tmp_path / "m"
+    shutil.copytree(fitted_dir, d)
+    assert main(["info", str(d)]) == 0
+    assert "I_pred" in capsys.readouterr().out
+    rep = json.loads((d / "report.json").read_text())
+    rep["model"]["params_sha256"] = "1" * 64
+    (d / "report.json").write_text(json.dumps(rep))
+    assert main(["info", str(d)]) == 0
+    cap = capsys.readouterr()
+    assert "describes other parameters" in cap.err and "I_pred" not in cap.out

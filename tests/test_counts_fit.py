@@ -6,6 +6,7 @@ simulated frame does."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import gammaln, xlogy
 from scipy.stats import spearmanr
@@ -165,3 +166,17 @@ def test_barcode_tables_from_files_read_back_as_the_aggregated_set(rng, tmp_path
 def test_simulate_counts_refuses_other_measurements(rng):
     with pytest.raises(cisreg.InputError, match="counts"):
         cisreg.simulate.counts(cisreg.Model("lac"), n=10, rng=rng)
+
+
+def test_a_split_without_reads_is_refused():
+    """Output counts that are all 0 leave no read to average the loss over: an error naming
+    the split, not a division by zero."""
+    rng = np.random.default_rng(0)
+    n = 300
+    x = ["".join(rng.choice(list("ACGT"), 20)) for _ in range(n)]
+    df = pd.DataFrame({"x": x, "dna_1": rng.integers(1, 10, n), "rna_1": np.zeros(n, int)})
+    spec = {"alphabet": "ACGT", "length": 20, "sites": [{"name": "A", "start": 2, "width": 6}],
+            "thermodynamic": {"states": [{"name": "e", "bound": []}, {"name": "A", "bound": ["A"], "activity": 1}]},
+            "measurement": {"type": "counts", "input": ["dna_1"], "output": ["rna_1"]}}
+    with pytest.raises(cisreg.InputError, match="training rows hold no reads"):
+        cisreg.fit(cisreg.from_dataframe(df), cisreg.spec_from_dict(spec), quiet=True, epochs=2)

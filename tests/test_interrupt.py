@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import cisreg
@@ -160,3 +161,29 @@ def test_resume_refuses_mixed_generations(tmp_path):
     (tmp_path / "a" / "checkpoint.npz").write_bytes((tmp_path / "b" / "checkpoint.npz").read_bytes())
     with pytest.raises(cisreg.InputError, match="different epochs"):
         cisreg.fit(data, "lac", epochs=3, resume=tmp_path / "a", **kw)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_convert_interrupted_leaves_nothing_behind(tmp_path, sig):
+    """SIGTERM and SIGINT during cisreg convert: exit status 130 and no partial store (the
+    temporary directory is removed), however far the conversion got."""
+    rng = np.random.default_rng(0)
+    n = 400_000
+    codes = rng.integers(0, 4, (n, 40), dtype=np.uint8)
+    x = np.array(list("ACGT"))[codes].view("U40").ravel()
+    src = tmp_path / "big.csv"
+    pd.DataFrame({"x": x, "y": rng.normal(size=n)}).to_csv(src, index=False)
+    out = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "cisreg", "convert", str(src), "--out", str(out),
+                             "--chunk-rows", "20000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t_end = time.time() + 60
+    while time.time() < t_end and not any(p.name.startswith("store.tmp") for p in tmp_path.iterdir()):
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # finished before the signal: nothing to check
+        pytest.skip("the conversion finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]

@@ -237,3 +237,21 @@ def test_unknown_columns_kept_csv(tmp_path: Path) -> None:
     ds = read_table(p)
     assert list(ds.extra) == ["batch", "weird col"]
     assert list(ds.extra["weird col"]) == ["a", "b", ""]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_utf16_tables_are_named_as_such(tmp_path: Path, encoding: str) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes("x,y\nACGT,1\nAAGT,2\n".encode(encoding))
+    with pytest.raises(InputError, match="UTF-16 or UTF-32 text, not UTF-8") as e:
+        read_table(p)
+    one_line(e)
+
+
+@pytest.mark.parametrize(("col", "value"), [("dy", 1e200), ("y", -3e16)])
+def test_measurements_beyond_the_float32_range_are_refused(col: str, value: float) -> None:
+    df = pd.DataFrame({"x": ["ACGT", "AAGT", "ACCT"], "y": [1.0, 2.0, 3.0], "dy": [0.1, 0.2, 0.3]})
+    df.loc[1, col] = value
+    with pytest.raises(InputError, match=fr"row 1, column '{col}'.*beyond") as e:
+        cisreg.from_dataframe(df)
+    one_line(e)

@@ -84,6 +84,32 @@ def test_fit_many_resumes_and_refits_changed_jobs(client, tables, tmp_path):
     assert (tmp_path / "p0" / "params.npz").stat().st_mtime_ns == stamp
 
 
+def test_fit_many_trusts_only_whole_directories_of_this_run(tables, tmp_path):
+    """A job directory counts as complete only if its model loads (a truncated params.npz does
+    not) and its report.json names the parameters of that model (a report left by an earlier
+    run does not): such jobs are fitted again."""
+    jobs = _jobs(tables, epochs=3)[:2]
+    fit_many(jobs, tmp_path, progress=False)
+    assert job_is_complete(jobs[0], tmp_path / "p0") and job_is_complete(jobs[1], tmp_path / "p1")
+    raw = (tmp_path / "p0" / "params.npz").read_bytes()
+    (tmp_path / "p0" / "params.npz").write_bytes(raw[: len(raw) // 2])
+    assert not job_is_complete(jobs[0], tmp_path / "p0")
+    rep = json.loads((tmp_path / "p1" / "report.json").read_text())
+    rep["model"]["params_sha256"] = "0" * 64  # a report of other parameters
+    (tmp_path / "p1" / "report.json").write_text(json.dumps(rep))
+    assert not job_is_complete(jobs[1], tmp_path / "p1")
+    table = fit_many(jobs, tmp_path, progress=False)
+    assert list(table["status"]) == ["complete", "complete"]
+    assert job_is_complete(jobs[0], tmp_path / "p0") and job_is_complete(jobs[1], tmp_path / "p1")
+
+
+def test_jobs_file_data_must_be_a_path(tmp_path):
+    f = tmp_path / "jobs.toml"
+    f.write_text('[[job]]\nname = "a"\ndata = 5\n')
+    with pytest.raises(cisreg.InputError, match="data must be the path"):
+        read_jobs(f)
+
+
 def test_a_killed_worker_loses_no_job(tables, tmp_path):
     """SIGKILL one worker while it fits: its job is retried on a restarted worker and every
     job completes."""

@@ -343,3 +343,16 @@ def test_cli_end_to_end(site, tmp_path):
     assert main(["predict", str(tmp_path / "o"), str(tmp_path / "d.csv"), "--out", str(tmp_path / "p.csv")]) == 0
     assert len((tmp_path / "p.csv").read_text().splitlines()) == data.n + 1
     assert main(["info", str(tmp_path / "o")]) == 0
+
+
+def test_a_site_too_large_is_refused_before_allocating():
+    """A pairwise site of width 3000 would need 72 million parameters: refused by the
+    specification, naming the key, not by running out of memory."""
+    d = {"alphabet": "ACGT", "length": 3000, "sites": [{"name": "P", "start": 0, "width": 3000,
+                                                        "energy": "pairwise"}],
+         "thermodynamic": {"states": [{"name": "e", "bound": []}, {"name": "P", "bound": ["P"], "activity": 1}]},
+         "measurement": {"type": "ge"}}
+    with pytest.raises(cisreg.InputError, match=r"sites\[0\]\.width.*71,988,000 parameters"):
+        spec_from_dict(d)
+    d["sites"][0]["max_distance"] = 10
+    assert spec_from_dict(d).sites[0].max_distance == 10

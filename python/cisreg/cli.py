@@ -256,6 +256,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     model = load_model(d)
     report_path = d / "report.json"
     report = read_json_checked(report_path) if report_path.exists() else None
+    from .fit.report import params_hash
+
+    stale = (isinstance(report, dict) and isinstance(report.get("model"), dict)
+             and report["model"].get("params_sha256") not in (None, params_hash(model.theta)))
+    if stale:
+        print(f"cisreg: warning: {report_path} describes other parameters than params.npz (a fit was stopped "
+              "between its writes); its figures are not this model's - fit again to renew it", file=sys.stderr)
+        report = None
     if args.json:
         th = model.get_theta()
         doc = {"model": model.spec.to_dict(), "metadata": model.metadata, "report": report,

@@ -264,12 +264,26 @@ def _read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
+def _check_text(p: Path, gz: bool, source: str) -> None:
+    """Refuse UTF-16 / UTF-32 text, which would otherwise read as one garbled column."""
+    try:
+        with (gzip.open(p, "rb") if gz else open(p, "rb")) as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError, zlib.error):
+        return  # the reader below reports a corrupt file
+    # a byte-order mark, or NUL bytes making up a quarter of the text (ASCII in UTF-16/32)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (head and head.count(0) * 4 >= len(head)):
+        raise InputError("the file is UTF-16 or UTF-32 text, not UTF-8 text; save the table as UTF-8 CSV/TSV "
+                         "(e.g. 'CSV UTF-8' in a spreadsheet program)", source=source)
+
+
 def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
     """Read a CSV/TSV (optionally gzipped) as strings; (frame, source, how it was read)."""
     p = Path(path)
     source = str(path)
     _check_file(p, source)
     gz = _is_gzip(p)
+    _check_text(p, gz, source)
     sep, how = _choose_delimiter(p, gz)
     try:
         # header=None: the header line is read as data, so pandas neither renames

@@ -748,12 +748,25 @@ def convert(path: str | os.PathLike[str], out: str | os.PathLike[str], *, x_col:
             writer.add(cols.parse(df, offset), source)
             offset += len(df)
         letters = cols.letters if cols is not None else resolve_alphabet(alphabet)
-    except BaseException:
+    except BaseException as exc:
         for w in writer.w.values():
             w.fh.close()
         shutil.rmtree(writer.tmp, ignore_errors=True)
+        _name_write_error(exc, Path(out))
         raise
-    return writer.finish(letters, source, [], aggregate, stacklevel=3)
+    try:
+        return writer.finish(letters, source, [], aggregate, stacklevel=3)
+    except OSError as exc:
+        _name_write_error(exc, Path(out))
+        raise
+
+
+def _name_write_error(exc: BaseException, out: Path) -> None:
+    """A failed write (a full disk, a lost mount) as an InputError that names the store."""
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError) and exc.errno is not None \
+            and exc.filename is None:
+        raise InputError(f"cannot write the store ({exc.strerror or exc}); nothing was left behind - free space or "
+                         "choose another --out", source=str(out)) from None
 
 
 # --------------------------------------------------------------------------

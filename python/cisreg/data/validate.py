@@ -360,6 +360,7 @@ def _from_dataframe(
     )
     if has_y:
         values = _parse_numeric(df, [y_col], source, "y value")[:, 0]
+        _check_magnitude(values, df, y_col, source, "y value")
         counts = None
     else:
         counts = _parse_counts(df, count_cols, source) if count_cols else None
@@ -502,8 +503,24 @@ def aggregate_columns(
     return "".join(parts)
 
 
+#: Largest |y| and dy accepted: the kernels square them in float32 (largest 3.4e38).
+MAX_MEASUREMENT = 1e15
+
+
+def _check_magnitude(v: np.ndarray, df: pd.DataFrame, col: str, source: str, what: str) -> None:
+    bad = np.flatnonzero(np.abs(v) > MAX_MEASUREMENT)
+    if bad.size:
+        row = int(bad[0])
+        raise InputError(
+            f"the {what} {float(v[row]):g} is beyond +-{MAX_MEASUREMENT:g}, where the float32 kernels "
+            "overflow; rescale the measurements (e.g. to log units)",
+            source=source, row=row, column=col,
+        )
+
+
 def _parse_dy(df: pd.DataFrame, col: str, source: str) -> np.ndarray:
     dy = _parse_numeric(df, [col], source, "dy value")[:, 0]
+    _check_magnitude(dy, df, col, source, "dy value")
     bad = np.flatnonzero(dy <= 0)
     if bad.size:
         row = int(bad[0])

@@ -148,6 +148,12 @@ def fit(
     if len(val) == 0:
         raise InputError("no validation rows, so early stopping is impossible; add rows with set = validation "
                          "(or drop the set column for a random 60/20/20 split)", source=data.source)
+    amounts = spec.measurement.amounts(targets)
+    for name, rows in (("training", train), ("validation", val)):
+        if not float(amounts[rows].sum()) > 0:
+            unit = getattr(spec.measurement, "unit", "read")
+            raise InputError(f"the {name} rows hold no {unit}s (every row's {unit} count is 0), so the loss per "
+                             f"{unit} is undefined; check the count columns the measurement uses", source=data.source)
     nt = effective_n_threads(n_threads)
     from ..devices import resolve_device
 

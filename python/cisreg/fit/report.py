@@ -79,6 +79,14 @@ def restart_spread(result: FitResult) -> dict[str, Any]:
     return spread
 
 
+def params_hash(theta: Any) -> str:
+    """The SHA-256 of a parameter vector as params.npz stores it (model.json records the same,
+    so a report.json names the parameters it describes)."""
+    from ..models.io import _theta_hash
+
+    return _theta_hash(theta)
+
+
 def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, model_name: str,
                  temperature_c: float = 37.0) -> dict[str, Any]:
     from .. import __version__
@@ -93,6 +101,7 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
         "stop_reason": result.stop_reason,
         "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
                   "nodes": model.compiled.info.get("nodes", 0), "n_params": model.layout.size,
+                  "params_sha256": params_hash(model.theta),
                   "compile": {k: v for k, v in model.compiled.info.items() if isinstance(v, (int, str))}},
         "data": {"source": data.source, "sequences": data.n, "length": data.length,
                  "training": len(data.indices("training")), "validation": len(data.indices("validation")),

@@ -351,6 +351,9 @@ def spec_from_dict(d: Any, *, source: str | None = None, length: int | None = No
 
 
 _SITE_KEYS = {"name", "start", "width", "energy", "max_distance", "slide"}
+#: Parameters one site may have (the model-directory limit, cisreg.models.io.MAX_PARAMS):
+#: checked from the specification, before any array is allocated.
+MAX_SITE_PARAMS = 50_000_000
 
 
 def _parse_site(s: Any, i: int, length: int, alphabet: str, source: str | None) -> Site:
@@ -403,6 +406,14 @@ def _parse_site(s: Any, i: int, length: int, alphabet: str, source: str | None) 
     if energy != "additive" and width < 2:
         raise _err(f"{k}.energy", f"{energy} energies need pairs of positions; site {name!r} has width {width}",
                    source)
+    A = len(alphabet)
+    dmax = 0 if energy == "additive" else (1 if energy == "neighbor" else (max_distance or width - 1))
+    n_pairs = sum(width - d for d in range(1, dmax + 1))
+    n_par = width * A + n_pairs * A * A
+    if n_par > MAX_SITE_PARAMS:
+        raise _err(f"{k}.width", f"site {name!r} ({energy}, width {width}, {n_pairs} pairs over {A} letters) would "
+                                 f"need {n_par:,} parameters ({8 * n_par / 2**30:.1f} GiB per copy), more than the "
+                                 f"{MAX_SITE_PARAMS:,} allowed; narrow the site or limit max_distance", source)
     return Site(name, start, width, energy, max_distance, stop, strands, bias)
 
 

@@ -159,7 +159,10 @@ def read_jobs(path: str | os.PathLike[str]) -> list[Job]:
             raise InputError(f"job name {d['name']!r} appears twice", source=str(p))
         names.add(d["name"])
         data = d["data"]
-        if isinstance(data, str) and not Path(data).is_absolute():
+        if not isinstance(data, str) or not data:
+            raise InputError(f"job {i + 1} ({d['name']!r}): data must be the path of a table or store (a string), "
+                             f"got {data!r}", source=str(p))
+        if not Path(data).is_absolute():
             data = str(p.parent / data)
         model = d.get("model", "lac")
         if isinstance(model, str) and (p.parent / model).exists():
@@ -170,14 +173,26 @@ def read_jobs(path: str | os.PathLike[str]) -> list[Job]:
 
 
 def job_is_complete(job: Job, out: Path) -> bool:
-    """Whether ``out`` holds this job's finished model directory (same fingerprint)."""
+    """Whether ``out`` holds this job's finished model directory: the job's fingerprint, a
+    model that loads (params.npz whole and the one model.json was written with), and a
+    report.json of status complete that names those same parameters (not a report left by
+    an earlier run)."""
+    from ..errors import ModelFileError
+    from ..models.io import load_model
+
     try:
         rep = json.loads((out / "report.json").read_text())
         doc = json.loads((out / "model.json").read_text())
-    except (OSError, ValueError):
+        load_model(out)
+    except (OSError, ValueError, ModelFileError):
         return False
-    return (rep.get("status") == "complete" and doc.get("metadata", {}).get("job_sha256") == job.fingerprint()
-            and (out / "params.npz").exists())
+    if not (isinstance(rep, dict) and isinstance(doc, dict)):
+        return False
+    model = rep.get("model")
+    meta = doc.get("metadata")
+    return (rep.get("status") == "complete" and isinstance(meta, dict) and meta.get("job_sha256") == job.fingerprint()
+            and isinstance(model, dict) and doc.get("params_sha256") is not None
+            and model.get("params_sha256") == doc.get("params_sha256"))
 
 
 def _load_data(job: Job, seed: int) -> Any:
