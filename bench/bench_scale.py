@@ -150,10 +150,10 @@ def step_epoch(store: Path, model_dir: Path, threads: int) -> dict:
 
 
 def step_predict(store: Path, model_dir: Path, out: Path, threads: int) -> dict:
-    from cisreg.data.store import predict_csv
+    from cisreg.data.store import predict_file
     from cisreg.models.io import load_model
 
-    n, _ = predict_csv(load_model(model_dir), store, out, n_threads=threads)
+    n, _ = predict_file(load_model(model_dir), store, out, n_threads=threads)
     return {"rows": n, "bytes": out.stat().st_size}
 
 
@@ -203,6 +203,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated N (default 1e6,1e7)")
     ap.add_argument("--max", type=float, default=None, help="also every power of ten above the sizes up to this")
     ap.add_argument("--format", choices=("parquet", "csv.gz"), default="parquet")
+    ap.add_argument("--predict-format", choices=("csv", "npy", "parquet"), default="csv",
+                    help="the file streaming predict writes (default csv)")
     ap.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
     ap.add_argument("--workdir", default=None, help="scratch directory (default: $TMPDIR/cisreg-bench-scale)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
@@ -223,7 +225,7 @@ def main() -> None:
     work = Path(a.workdir or Path(tempfile.gettempdir()) / "cisreg-bench-scale")
     work.mkdir(parents=True, exist_ok=True)
     rep = Reporter(a.json)
-    base = {"L": L, "bins": BINS, "format": a.format, "threads": threads}
+    base = {"L": L, "bins": BINS, "format": a.format, "predict_format": a.predict_format, "threads": threads}
     results: dict[str, dict[int, dict]] = {}
     for n in sizes:
         need = n * (L + 60) * 2.5  # input + store + predictions, with room
@@ -233,7 +235,7 @@ def main() -> None:
                                                                    f"~{need / 1e9:.0f} GB"})
             continue
         data = work / f"lib_{n}.{a.format}"
-        store, model_dir, pred = work / f"store_{n}", work / f"model_{n}", work / f"pred_{n}.csv"
+        store, model_dir, pred = work / f"store_{n}", work / f"model_{n}", work / f"pred_{n}.{a.predict_format}"
         steps = [("generate", dict(n=n, path=data, fmt=a.format, seed=n % 1000, threads=threads)),
                  ("convert", dict(path=data, store=store)),
                  ("epoch", dict(store=store, model_dir=model_dir, threads=threads)),

@@ -158,6 +158,34 @@ def test_streaming_predict_equals_in_memory(tmp_path: Path) -> None:
     assert len(b) == 297 and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_predict_formats_hold_the_same_predictions(tmp_path: Path) -> None:
+    """cisreg predict by the output's ending: CSV/TSV (gzipped too) and Parquet with the
+    sequences, .npy without them; every format holds the same numbers, in input order, and
+    nothing temporary is left behind."""
+    pytest.importorskip("pyarrow")
+    df = frame(300, dups=False)
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    m = cisreg.Model(SPEC, seed=2)
+    m.save(tmp_path / "m")
+    phi = m.x_to_phi(df["x"].str.upper().tolist())
+    ybar = m.phi_to_yhat(phi)
+    for out in ("p.csv", "p.tsv.gz", "p.parquet", "p.npy", "p.txt"):
+        assert main(["predict", str(tmp_path / "m"), str(p), "--out", str(tmp_path / out)]) == 0
+        f = tmp_path / out
+        if out.endswith(".npy"):
+            a = np.load(f, allow_pickle=False)
+            assert a.dtype.names == ("phi", "ybar") and len(a) == 300
+            np.testing.assert_array_equal(a["phi"], phi)
+            np.testing.assert_array_equal(a["ybar"], ybar)
+            continue
+        got = pd.read_parquet(f) if out.endswith(".parquet") else pd.read_csv(
+            f, sep="\t" if ".tsv" in out else ",")
+        assert list(got.columns) == ["x", "phi", "ybar"] and list(got["x"]) == list(df["x"].str.upper())
+        np.testing.assert_allclose(got["phi"], phi, rtol=1e-9)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 def test_cli_convert_and_fit_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "d.csv"
     frame(300, dups=False).to_csv(p, index=False)

@@ -325,7 +325,8 @@ void register_kernels(py::module_& m) {
 
     m.def(
         "measurement_forward",
-        [](const Model& md, const py::object& theta_o, const py::object& phi_o) {
+        [](const Model& md, const py::object& theta_o, const py::object& phi_o, int n_threads, const std::string& isa) {
+            const Exec exec = make_exec(n_threads, "float64", isa, "cpu");
             py::array theta = checked<double>(theta_o, "theta", 1);
             check_len(theta, 0, md.n_params, "theta", "number of model parameters");
             const double* th = static_cast<const double*>(theta.data());
@@ -341,11 +342,12 @@ void register_kernels(py::module_& m) {
             double* o = out.mutable_data();
             {
                 py::gil_scoped_release release;
-                measurement_forward(md, th, ph, b, o);
+                measurement_forward(md, th, ph, b, o, exec);
             }
             return out;
         },
-        py::arg("model"), py::arg("theta"), py::arg("phi"),
+        py::arg("model"), py::arg("theta"), py::arg("phi"), py::arg("n_threads") = 1, py::kw_only(),
+        py::arg("isa") = "auto",
         "log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE; for counts [b, 1] the log of the expected output per "
         "input read at the replicates' mean depth.");
 

@@ -149,23 +149,12 @@ void phi_vjp(const Model& m, const SeqBatch& batch, const double* cot, const dou
         vjp_t<double>(m, batch, cot, theta, exec, grad);
 }
 
-void measurement_forward(const Model& m, const double* theta, const double* phi, int64_t b, double* out) {
+void measurement_forward(const Model& m, const double* theta, const double* phi, int64_t b, double* out,
+                         const Exec& exec) {
+    if (exec.n_threads < 1) throw InputError("n_threads must be >= 1, got " + std::to_string(exec.n_threads));
     const Plan<double> plan(m, theta);
-    if (m.meas.kind == MeasKind::SortSeq) {
-        const int32_t Y = m.meas.n_bins;
-        for (int64_t i = 0; i < b; ++i) rows::mpa_logp(plan.mpa, phi[i], out + i * Y);
-    } else if (m.meas.kind == MeasKind::GE) {
-        for (int64_t i = 0; i < b; ++i) out[i] = rows::ge_g(plan.ge, phi[i], static_cast<double*>(nullptr));
-    } else {  // log of the expected output per input read, at the replicates' mean depth
-        const CountsView<double>& v = plan.cnt;
-        double depth = 0.0;
-        for (int32_t r = 0; r < v.R; ++r) depth += v.log_depth[r] / v.R;
-        std::vector<double> sg(static_cast<size_t>(std::max(1, v.K)));
-        for (int64_t i = 0; i < b; ++i) {
-            double ig;
-            out[i] = depth + rows::counts_log_g(v, phi[i], sg.data(), &ig);
-        }
-    }
+    const Isa isa = resolve(exec.isa);
+    CISREG_CPU_CALL(isa, measurement_rows, plan, phi, b, out, exec);
 }
 
 int64_t row_work(const Model& m) {

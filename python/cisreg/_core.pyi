@@ -220,7 +220,7 @@ def loss_and_grad(model: Model, codes: typing.Any, targets: typing.Any, theta: t
     """
 def max_threads() -> int:
     ...
-def measurement_forward(model: Model, theta: typing.Any, phi: typing.Any) -> numpy.typing.NDArray[numpy.float64]:
+def measurement_forward(model: Model, theta: typing.Any, phi: typing.Any, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, *, isa: str = 'auto') -> numpy.typing.NDArray[numpy.float64]:
     """
     log p(y|phi) [b, Y] for sort-seq; g(phi) [b, 1] for GE; for counts [b, 1] the log of the expected output per input read at the replicates' mean depth.
     """

@@ -128,7 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model_dir", metavar="DIR")
     pr.add_argument("data", metavar="DATA", help="CSV/TSV/Parquet/FASTA table with a sequence column x, or a store "
                                                  "directory (read in chunks)")
-    pr.add_argument("--out", metavar="FILE.csv", required=True)
+    pr.add_argument("--out", metavar="FILE", required=True,
+                    help="predictions, one row per input row in input order; the format by the ending: .csv (default "
+                         "for any other ending), .tsv (either with .gz): columns x, phi and the measurement's "
+                         "predictions; .parquet (needs pyarrow): the same columns; .npy: a structured float64 array "
+                         "of phi and the predictions, without the sequences (the fastest)")
     pr.add_argument("--x-col", default="x")
     pr.add_argument("--threads", type=_threads, default=None)
     pr.add_argument("--debug", action="store_true")
@@ -237,13 +241,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .commands._output import check_not_an_input
-    from .data.store import predict_csv
+    from .data.store import predict_file
     from .models.io import load_model
 
     out = Path(args.out)
     check_not_an_input(out, [args.data, args.model_dir])
     model = load_model(args.model_dir)
-    n, cols = predict_csv(model, args.data, out, x_col=args.x_col, n_threads=args.threads)  # streams, in chunks
+    n, cols = predict_file(model, args.data, out, x_col=args.x_col, n_threads=args.threads)  # streams, in chunks
     print(f"wrote {n} predictions ({', '.join(cols)}) to {out}")
     return 0
 

@@ -127,7 +127,8 @@ EpochResult adam_epoch(const Model& m, const SeqBatch& data, const Targets& targ
 
 // The measurement process alone: for SortSeq out is [b, Y] of log p(y | phi); for GE out
 // is [b, 1] of g(phi) (yhat).
-void measurement_forward(const Model& m, const double* theta, const double* phi /*[b]*/, int64_t b, double* out);
+void measurement_forward(const Model& m, const double* theta, const double* phi /*[b]*/, int64_t b, double* out,
+                         const Exec& exec = Exec{});
 
 // Throw InputError naming the first row and position of the batch whose code is not
 // below alphabet_size; return if there is none. (The kernels find bad codes, targets and

@@ -14,6 +14,7 @@
     template <class T>                                                                                                 \
     void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* theta, const Exec& exec, \
                  double* grad);                                                                                        \
+    void measurement_rows(const Plan<double>& plan, const double* phi, int64_t b, double* out, const Exec& exec);      \
     int lanes(Precision p);                                                                                            \
     }
 

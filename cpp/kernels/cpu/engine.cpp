@@ -566,6 +566,57 @@ CISREG_INSTANTIATE(float)
 CISREG_INSTANTIATE(double)
 #undef CISREG_INSTANTIATE
 
+// The measurement process alone, V rows at a time (the rows of kernels/common/measure_rows.hpp
+// on lanes), blocks of rows spread over the threads: log p(y | phi) [b, Y] (sort-seq), g(phi)
+// [b] (GE), or the log of the expected output per input read at the mean depth [b] (counts).
+void measurement_rows(const Plan<double>& plan, const double* phi, int64_t b, double* out, const Exec& exec) {
+    using R = lane_t<double>;
+    using O = Ops<R>;
+    constexpr int V = O::V;
+    const Model& m = *plan.model;
+    const int32_t Y = m.meas.kind == MeasKind::SortSeq ? m.meas.n_bins : 1;
+    const int64_t work = m.meas.kind == MeasKind::SortSeq ? int64_t{Y} * m.meas.hidden : m.meas.hidden + 4;
+    constexpr int64_t kBlock = 4096;
+    const int64_t n_blocks = (b + kBlock - 1) / kBlock;
+    Exec ex = exec;
+    ex.n_threads = std::max(1, exec.n_threads);
+    const int64_t per = std::max<int64_t>(1, kMinThreadWork / std::max<int64_t>(work, 1));
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({ex.n_threads, n_blocks, b / per + 1})));
+    double depth = 0.0;
+    if (m.meas.kind == MeasKind::Counts)
+        for (int32_t r = 0; r < plan.cnt.R; ++r) depth += plan.cnt.log_depth[r] / plan.cnt.R;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t blk = 0; blk < n_blocks; ++blk) {
+        std::vector<R> buf(static_cast<size_t>(std::max<int32_t>(Y, 1) + std::max<int32_t>(plan.cnt.K, 1)));
+        R* lp = buf.data();
+        R* sg = lp + std::max<int32_t>(Y, 1);
+        const int64_t i1 = std::min(b, (blk + 1) * kBlock);
+        for (int64_t i = blk * kBlock; i < i1; i += V) {
+            const int nv = static_cast<int>(std::min<int64_t>(V, i1 - i));
+            R ph = O::splat(phi[i]);
+            for (int l = 0; l < V; ++l) O::set_lane(ph, l, phi[i + std::min(l, nv - 1)]);
+            switch (m.meas.kind) {
+                case MeasKind::SortSeq:
+                    rows::mpa_logp(plan.mpa, ph, lp);
+                    for (int l = 0; l < nv; ++l)
+                        for (int32_t y = 0; y < Y; ++y) out[(i + l) * Y + y] = O::lane(lp[y], l);
+                    break;
+                case MeasKind::GE: {
+                    const R g = rows::ge_g(plan.ge, ph, static_cast<R*>(nullptr));
+                    for (int l = 0; l < nv; ++l) out[i + l] = O::lane(g, l);
+                    break;
+                }
+                case MeasKind::Counts: {
+                    R ig;
+                    const R lg = rows::counts_log_g(plan.cnt, ph, sg, &ig);
+                    for (int l = 0; l < nv; ++l) out[i + l] = depth + O::lane(lg, l);
+                    break;
+                }
+            }
+        }
+    }
+}
+
 int lanes(Precision p) { return p == Precision::F32 ? Ops<lane_t<float>>::V : Ops<lane_t<double>>::V; }
 
 }  // namespace cisreg::CISREG_CPU_NS

@@ -24,6 +24,7 @@ under its final name.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -952,11 +953,32 @@ def load_data(path: str | os.PathLike[str], **kwargs: Any) -> Dataset:
 def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | os.PathLike[str], *,
                 x_col: str = "x", n_threads: int | None = None,
                 chunk_rows: int = CHUNK_ROWS) -> tuple[int, list[str]]:
-    """Write a model's predictions for every sequence of a data set to a CSV, in chunks.
+    """Write a model's predictions for every sequence of a data set to a file, in chunks
+    (:func:`predict_file`; kept under this name, which the CSV-only version had)."""
+    return predict_file(model, data, out, x_col=x_col, n_threads=n_threads, chunk_rows=chunk_rows)
+
+
+#: Output formats of predict_file, by the file name's ending.
+PREDICT_FORMATS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".npy", ".parquet")
+
+
+def predict_format(out: str | os.PathLike[str]) -> str:
+    """The format predict_file writes for this file name (CSV for an unknown ending)."""
+    name = Path(out).name.lower()
+    for suffix in sorted(PREDICT_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return ".csv"
+
+
+def predict_file(model: Any, data: str | os.PathLike[str] | Dataset, out: str | os.PathLike[str], *,
+                 x_col: str = "x", n_threads: int | None = None,
+                 chunk_rows: int = CHUNK_ROWS) -> tuple[int, list[str]]:
+    """Write a model's predictions for every sequence of a data set to a file, in chunks.
 
     Memory does not grow with the number of sequences: the input is read (or, for a
     store, memory-mapped) one chunk at a time and each chunk's rows are appended to a
-    temporary file, renamed to ``out`` at the end.
+    temporary file, renamed to ``out`` at the end. One row per input row, in input order.
 
     Parameters
     ----------
@@ -966,8 +988,11 @@ def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | o
         A store directory, a table file (CSV/TSV/Parquet/FASTA, optionally
         gzipped) or a Dataset.
     out : str or path-like
-        The CSV to write: columns ``x``, ``phi`` and the measurement's
-        prediction columns (as ``cisreg predict`` writes them).
+        The file to write, its format by its ending: ``.csv`` (also any other ending),
+        ``.tsv`` (either gzipped with ``.gz``) and ``.parquet`` (needs pyarrow) hold the
+        columns ``x``, ``phi`` and the measurement's prediction columns (as ``cisreg
+        predict`` writes them); ``.npy`` holds a structured float64 array with the fields
+        ``phi`` and the prediction columns, without the sequences (the fastest: no text).
     x_col : str, default "x"
         Sequence column of a table file.
     n_threads : int, optional
@@ -985,29 +1010,75 @@ def predict_csv(model: Any, data: str | os.PathLike[str] | Dataset, out: str | o
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError(f"cannot write here: the directory {str(out.parent)!r} does not exist", source=str(out))
+    fmt = predict_format(out)
+    pq = None
+    if fmt == ".parquet":
+        from cisreg.data.readers import require_pyarrow
+
+        pq = require_pyarrow(str(out))
     cols: list[str] = []
     fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     tmp = Path(name)
     n = 0
+    npy: _NpyWriter | None = None
+    pw: Any = None
+    text: Any = None
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            for codes in iter_codes(data, x_col=x_col, alphabet=model.alphabet, chunk_rows=chunk_rows):
-                codes = np.ascontiguousarray(codes)
-                phi = model.x_to_phi(codes, n_threads=n_threads)
-                df = pd.DataFrame({"x": decode(codes, model.alphabet), "phi": phi,
-                                   **model.spec.measurement.prediction_columns(model, phi)})
-                df.to_csv(fh, index=False, header=n == 0, float_format="%.10g")
+        try:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; give the file the usual permissions
+        finally:
+            os.close(fd)
+        gz = fmt.endswith(".gz")
+        if fmt in (".csv", ".tsv", ".csv.gz", ".tsv.gz"):
+            text = (gzip.open(tmp, "wt", encoding="utf-8", newline="") if gz  # noqa: SIM115 - closed below
+                    else open(tmp, "w", encoding="utf-8", newline=""))  # noqa: SIM115
+        for codes in iter_codes(data, x_col=x_col, alphabet=model.alphabet, chunk_rows=chunk_rows):
+            codes = np.ascontiguousarray(codes)
+            phi = model.x_to_phi(codes, n_threads=n_threads)
+            pred = {"phi": phi, **model.spec.measurement.prediction_columns(model, phi)}
+            if fmt == ".npy":
+                if npy is None:
+                    npy = _NpyWriter(tmp, np.dtype([(k, "<f8") for k in pred]), ())
+                rec = np.empty(len(phi), dtype=npy.dtype)
+                for k, v in pred.items():
+                    rec[k] = v
+                npy.append(rec)
+                cols = list(pred)
+            else:
+                df = pd.DataFrame({"x": decode(codes, model.alphabet), **pred})
                 cols = list(df.columns)
-                n += len(df)
-            if n == 0:
-                raise InputError("no sequences to predict", source=str(data))
-            fh.flush()
+                if text is not None:
+                    df.to_csv(text, index=False, header=n == 0, float_format="%.10g",
+                              sep="\t" if fmt.startswith(".tsv") else ",")
+                else:
+                    import pyarrow as pa
+
+                    table = pa.Table.from_pandas(df, preserve_index=False)
+                    if pw is None:
+                        pw = pq.ParquetWriter(str(tmp), table.schema)  # type: ignore[attr-defined]
+                    pw.write_table(table)
+            n += len(phi)
+        if n == 0:
+            raise InputError("no sequences to predict", source=str(data))
+        if text is not None:
+            text.close()
+        if npy is not None:
+            npy.close()
+        if pw is not None:
+            pw.close()
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)
     except BaseException:
+        for h in (text, npy.fh if npy is not None else None):
+            if h is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    h.close()
+        if pw is not None:
+            with contextlib.suppress(Exception):
+                pw.close()
         tmp.unlink(missing_ok=True)
         raise
     return n, cols

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .. import _core
+from .._threads import effective_n_threads
 from ..errors import InputError, ModelFileError
 from .params import ParamLayout
 
@@ -194,7 +195,7 @@ class SortSeq(MeasurementProcess):
 
     def p_of_y_given_phi(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
-        return np.exp(_core.measurement_forward(model.compiled.core, model.theta, phi))
+        return np.exp(_core.measurement_forward(model.compiled.core, model.theta, phi, effective_n_threads(None)))
 
     def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
         p = self.p_of_y_given_phi(model, phi)
@@ -304,7 +305,8 @@ class GE(MeasurementProcess):
 
     def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
-        out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi)[:, 0]
+        nt = effective_n_threads(None)
+        out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi, nt)[:, 0]
         return out
 
     def score(self, targets: np.ndarray) -> np.ndarray:
@@ -514,7 +516,8 @@ class Counts(MeasurementProcess):
 
     def yhat(self, model: Any, phi: np.ndarray) -> np.ndarray:
         phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
-        out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi)[:, 0]
+        nt = effective_n_threads(None)
+        out: np.ndarray = _core.measurement_forward(model.compiled.core, model.theta, phi, nt)[:, 0]
         return out
 
     def prediction_columns(self, model: Any, phi: np.ndarray) -> dict[str, np.ndarray]:
