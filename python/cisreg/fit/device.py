@@ -31,7 +31,7 @@ from ..models.model import Model
 from ..models.spec import ModelSpec
 from .adam import Adam
 from .result import FitResult, restart_summary
-from .stepper import StopFit, run_epochs
+from .stepper import FitJob, StopFit, run_epochs
 
 __all__ = ["EPOCH_SLOT", "VAL_SLOT", "CudaStepper", "fit_device", "open_session", "restart_runner",
            "train_epoch_device"]
@@ -127,10 +127,12 @@ class CudaStepper:
         self.opt.t = int(t)
 
 
-def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
-                    checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
+def _fit_one_device(sess: Any, job: FitJob, restart: int, theta0: np.ndarray | None,
+                    resume_state: dict[str, Any] | None = None, done: list[FitResult] | None = None) -> FitResult:
+    """One restart on the device (:func:`cisreg.fit.loop._fit_one`'s contract)."""
     from .loop import init_rows, l2_vector
 
+    spec, data, targets, train, val, settings = job.spec, job.data, job.targets, job.train, job.val, job.settings
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # the same start as the CPU loop draws
@@ -142,23 +144,23 @@ def _fit_one_device(sess, spec, data, targets, train, val, theta0, restart, sett
     amounts = spec.measurement.amounts(targets)
     stepper = CudaStepper(sess, model, opt, amounts, train, val, l2_vector(lay, settings["l2"]))
     return run_epochs(stepper, rng=rng, settings=settings, reads_val=float(amounts[val].sum()), restart=restart,
-                      quiet=quiet, checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
-                      resume_state=resume_state, on_epoch=on_epoch, done=done, n_train=len(train), desc=", cuda")
+                      quiet=job.quiet, checkpoint_every=job.checkpoint_every, checkpoint_dir=job.checkpoint_dir,
+                      resume_state=resume_state, on_epoch=job.on_epoch, done=done, n_train=len(train),
+                      desc=", cuda")
 
 
 def restart_runner(spec: ModelSpec, data: Dataset, targets: np.ndarray, settings: dict[str, Any], *,
                    device: int = 0) -> Callable[..., FitResult]:
-    """A function with the signature of the CPU loop's per-restart fit that runs each
-    restart on CUDA device ``device``; the data are uploaded on the first call and kept for
-    the following restarts."""
+    """A function with the signature of the CPU loop's per-restart fit (``_fit_one(job,
+    restart, theta0, resume_state, done)``) that runs each restart on CUDA device
+    ``device``; the data are uploaded on the first call and kept for the following restarts."""
     state: dict[str, Any] = {}
 
-    def run(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
-            checkpoint_dir, resume_state, on_epoch, done) -> FitResult:
+    def run(job: FitJob, restart: int, theta0: np.ndarray | None, resume_state: dict[str, Any] | None = None,
+            done: list[FitResult] | None = None) -> FitResult:
         if "sess" not in state:
-            state["sess"] = open_session(spec, data, targets, settings["dtype"], device=device)
-        return _fit_one_device(state["sess"], spec, data, targets, train, val, theta0, restart, settings, quiet,
-                               checkpoint_every, checkpoint_dir, resume_state, on_epoch, done)
+            state["sess"] = open_session(job.spec, job.data, job.targets, job.settings["dtype"], device=device)
+        return _fit_one_device(state["sess"], job, restart, theta0, resume_state, done)
 
     return run
 
@@ -197,7 +199,7 @@ def fit_device(data: Dataset, model: Model | ModelSpec | str, *, epochs: int = 3
     runs: list[FitResult] = []
     for r in range(restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
-        res = run(spec, data, targets, train, val, theta0, r, settings, quiet, 0, None, None, on_epoch, runs)
+        res = run(FitJob(spec, data, targets, train, val, settings, quiet, on_epoch=on_epoch), r, theta0, None, runs)
         runs.append(res)
         if res.interrupted:
             break

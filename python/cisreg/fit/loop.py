@@ -23,7 +23,7 @@ from ..models.spec import ModelSpec
 from .adam import Adam
 from .checkpoint import fingerprint, read_checkpoint
 from .result import FitResult, restart_summary
-from .stepper import CpuStepper, StopFit, run_epochs
+from .stepper import CpuStepper, FitJob, StopFit, run_epochs
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_DTYPE", "DEFAULT_EPOCHS", "DEFAULT_L2", "DEFAULT_LEARNING_RATE",
            "DEFAULT_PATIENCE", "FitResult", "fit"]
@@ -171,16 +171,16 @@ def fit(
     if client is not None and restarts > 1 and not (checkpoint_every or resume is not None):
         runs = remote_restarts(client, spec, data, start_theta, restarts, settings)
         first = restarts  # all done
-    fit_one = _fit_one
+    fit_one: Callable[..., FitResult] = _fit_one
     if dev == "cuda":
         from .device import restart_runner
 
         fit_one = restart_runner(spec, data, targets, settings)
+    job = FitJob(spec, data, targets, train, val, settings, quiet, checkpoint_every, checkpoint_dir, on_epoch)
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
         try:
-            res = fit_one(spec, data, targets, train, val, theta0, r, settings, quiet, checkpoint_every,
-                           checkpoint_dir, resume_state if r == first else None, on_epoch, runs)
+            res = fit_one(job, r, theta0, resume_state if r == first else None, runs)
         except KeyboardInterrupt:  # between restarts or while one was being set up
             if not runs:
                 raise
@@ -225,8 +225,8 @@ def _restart_task(spec_dict: dict[str, Any], data: Dataset, theta0: np.ndarray |
     probe = Model(spec, theta0)
     targets = probe.targets_of(data)
     settings = {**settings, "n_threads": effective_n_threads(None)}
-    res = _fit_one(spec, data, targets, data.indices("training"), data.indices("validation"), theta0, r, settings,
-                   True, 0, None, None, None, [], weights=weights)
+    job = FitJob(spec, data, targets, data.indices("training"), data.indices("validation"), settings, weights=weights)
+    res = _fit_one(job, r, theta0)
     return result_to_dict(res)
 
 
@@ -335,8 +335,12 @@ def _check_settings(epochs: int, batch_size: int, lr: float, l2: Any, patience: 
         raise InputError(f"l2 must be a number >= 0 or a dict of them by block kind or name, got {l2!r}")
 
 
-def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, checkpoint_every,  # type: ignore[no-untyped-def]
-             checkpoint_dir, resume_state, on_epoch, done, weights=None) -> FitResult:
+def _fit_one(job: FitJob, restart: int, theta0: np.ndarray | None, resume_state: dict[str, Any] | None = None,
+             done: list[FitResult] | None = None) -> FitResult:
+    """One restart of a fit on the CPU: from ``theta0``, or (None) a start drawn from the
+    restart's generator; continuing ``resume_state`` (a checkpoint) if given; ``done``: the
+    restarts already finished (written into checkpoints)."""
+    spec, data, targets, train, val, settings = job.spec, job.data, job.targets, job.train, job.val, job.settings
     rng = np.random.default_rng([settings["seed"], restart])
     model = Model(spec, theta0)
     if theta0 is None:  # a start drawn from this restart's generator, not Model's default seed
@@ -347,11 +351,12 @@ def _fit_one(spec, data, targets, train, val, theta0, restart, settings, quiet, 
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
     amounts = spec.measurement.amounts(targets)  # reads (or measurements) per row, to normalise the loss
     reads_val = float(amounts[val].sum())
+    weights = job.weights
     if weights is not None:  # a resample: rows of weight 0 are left out, the others count w times
         train = train[weights[train] > 0]
         amounts = amounts * weights
     stepper = CpuStepper(model, opt, data.codes, targets, amounts, train, val, l2_vector(lay, settings["l2"]),
                          settings["n_threads"], settings["dtype"], weights)
-    return run_epochs(stepper, rng=rng, settings=settings, reads_val=reads_val, restart=restart, quiet=quiet,
-                      checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir, resume_state=resume_state,
-                      on_epoch=on_epoch, done=done, n_train=len(train))
+    return run_epochs(stepper, rng=rng, settings=settings, reads_val=reads_val, restart=restart, quiet=job.quiet,
+                      checkpoint_every=job.checkpoint_every, checkpoint_dir=job.checkpoint_dir,
+                      resume_state=resume_state, on_epoch=job.on_epoch, done=done, n_train=len(train))

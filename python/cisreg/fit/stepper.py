@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +26,26 @@ from .adam import Adam
 from .checkpoint import write_checkpoint
 from .result import FitResult
 
-__all__ = ["CpuStepper", "HostState", "Stepper", "StopFit", "improves", "run_epochs"]
+__all__ = ["CpuStepper", "FitJob", "HostState", "Stepper", "StopFit", "improves", "run_epochs"]
+
+
+@dataclass
+class FitJob:
+    """Everything one restart of a fit needs besides its number and start: the model
+    specification, the data and its targets, the training and validation rows, the fit's
+    settings (cisreg.fit's, as a dict), and what the caller wants reported along the way."""
+
+    spec: Any
+    data: Any
+    targets: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    settings: dict[str, Any]
+    quiet: bool = True
+    checkpoint_every: int = 0
+    checkpoint_dir: str | Path | None = None
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None
+    weights: np.ndarray | None = None  # bootstrap row weights
 
 
 class StopFit(Exception):

@@ -450,11 +450,12 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
                          f"iterations): {'; '.join(sorted(why))}")
     else:
         from .loop import _fit_one
+        from .stepper import FitJob
 
         def refit(b: int, w: np.ndarray | None) -> np.ndarray:
             nonlocal n_div
-            res = _fit_one(spec, data, targets, train, val, model.theta.copy(), 10_000 + b, settings, quiet, 0,
-                           None, None, None, [], weights=w)
+            res = _fit_one(FitJob(spec, data, targets, train, val, settings, quiet, weights=w), 10_000 + b,
+                           model.theta.copy())
             n_div += res.diverged
             return physical_flat(res.model, gauge=gauge, x_wt=x_wt)[1]
 
