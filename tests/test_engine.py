@@ -185,6 +185,13 @@ def test_fit_package_is_callable_and_importable():
     from cisreg.fit import FitResult
 
     assert FitResult.__name__ == "FitResult"
+    # tools that show a callable's signature and help see the fitting function's
+    import inspect
+
+    params = inspect.signature(cisreg.fit).parameters
+    assert list(params)[:2] == ["data", "model"] and {"epochs", "n_threads", "quiet", "on_epoch"} <= set(params)
+    doc = cisreg.fit.__doc__ or ""
+    assert doc.startswith("Fit a model") and all(f"    {p}:" in doc for p in ("n_threads", "quiet", "on_epoch"))
 
 
 def test_chunk_rows_depends_on_model_and_batch_only():

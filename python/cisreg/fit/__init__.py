@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import Any
@@ -25,3 +26,7 @@ class _FitPackage(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _FitPackage
+# Called, the package is cisreg.fit.loop.fit: tools that ask for its signature and help
+# (inspect.signature, notebooks, IDEs) get the function's.
+__signature__ = inspect.signature(_fit)
+__doc__ = (_fit.__doc__ or "") + "\n" + (__doc__ or "")

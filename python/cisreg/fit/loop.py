@@ -112,6 +112,21 @@ def fit(
     client:
         A dask.distributed Client: restarts and bootstrap refits run as its tasks (the
         same random starts, minibatches and resamples, so the same results as without).
+    n_threads:
+        Kernel threads: ``None`` (default) ``OMP_NUM_THREADS`` or every core available;
+        ``-k`` all but ``k - 1``. Results do not depend on it, bit for bit; a call too
+        small to pay for threads runs on one.
+    quiet:
+        No progress bar.
+    on_epoch:
+        Called after every epoch as ``on_epoch(epoch, {"train_nll": ..., "val_nll": ...})``
+        (losses per read or measurement).
+
+    Returns
+    -------
+    FitResult
+        ``.model`` (the best parameters by validation likelihood), ``.history``,
+        ``.best_epoch``, ``.stop_reason``, ``.restarts``, ``.uncertainty``, ``.settings``.
     """
     if not isinstance(data, Dataset):
         import pandas as pd
