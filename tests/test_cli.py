@@ -196,3 +196,11 @@ def test_info_does_not_show_a_report_of_other_parameters(fitted_dir, tmp_path, c
     assert main(["info", str(d)]) == 0
     cap = capsys.readouterr()
     assert "describes other parameters" in cap.err and "I_pred" not in cap.out
+
+
+def test_a_misspelled_example_is_named(tmp_path, capsys):
+    from cisreg.cli import main
+
+    assert main(["fit", "--example", "lac-sortsq", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown example 'lac-sortsq'" in err and "lac-sortseq" in err and "--model is required" not in err

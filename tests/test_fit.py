@@ -256,3 +256,13 @@ def test_fit_accepts_names_and_paths_and_has_a_short_repr(tmp_path):
     assert "FitResult(complete, 1 epochs" in repr(r1) and len(repr(r1)) < 400
     with pytest.raises(TypeError, match="built-in name"):
         cisreg.fit(data, 42, epochs=1, quiet=True)
+
+
+def test_notebook_summaries(simulated):
+    """Model and FitResult show a table in notebooks (_repr_html_), text escaped."""
+    _, _, data = simulated
+    r = cisreg.fit(data.subset(np.arange(1500)), spec_from_dict(SPEC), quiet=True, seed=0, epochs=2)
+    html = r._repr_html_()
+    assert html.startswith("<table><caption>cisreg FitResult</caption>") and "cisreg Model" in html
+    assert "max_epochs" in html and all(f"site {s.name}" in html for s in r.model.spec.sites)
+    assert "<script" not in html and r.model._repr_html_() in html

@@ -149,13 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_spec(name: str | None, example: str | None) -> tuple[Any, str]:
+    from .errors import InputError
     from .models.presets import PRESETS, preset, resolve_spec
 
+    if example is not None:
+        from .data.readers import EXAMPLES
+
+        if example not in EXAMPLES:
+            raise InputError(f"unknown example {example!r}; the bundled examples are: {', '.join(sorted(EXAMPLES))}")
     if name is None:
         if example == "lac-sortseq":
             return preset("lac"), "lac"
-        from .errors import InputError
-
         raise InputError("--model is required: a model file (JSON/TOML) or a built-in name "
                          f"({', '.join(sorted(PRESETS))})")
     spec = resolve_spec(name)

@@ -40,6 +40,18 @@ class FitResult:
                 f"{self.best_val_nll:.5g}, {len(self.restarts) or 1} restart(s), {self.wall_s:.1f} s; "
                 f"model={self.model!r})")
 
+    def _repr_html_(self) -> str:
+        """A summary for notebooks: how the fit ended, then the model's table."""
+        from html import escape
+
+        status = "interrupted" if self.interrupted else ("diverged" if self.diverged else "complete")
+        rows = [("status", f"{status} ({self.stop_reason})"), ("epochs", self.epochs_run),
+                ("best epoch", self.best_epoch), ("validation NLL", f"{self.best_val_nll:.5g}"),
+                ("restarts", len(self.restarts) or 1), ("wall time", f"{self.wall_s:.1f} s")]
+        body = "".join(f"<tr><th style='text-align:left'>{escape(str(k))}</th><td style='text-align:left'>"
+                       f"{escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption>cisreg FitResult</caption>{body}</table>" + self.model._repr_html_()
+
 
 def restart_summary(r: int, f: FitResult) -> dict[str, Any]:
     """One restart's outcome and physical parameters (for the report's spread)."""

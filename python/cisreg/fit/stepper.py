@@ -162,7 +162,7 @@ def run_epochs(stepper: Stepper, *, rng: np.random.Generator, settings: dict[str
     epoch = start_epoch
     bar = None
     if not quiet:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         bar = tqdm(total=settings["epochs"], initial=start_epoch, desc=f"fit (restart {restart + 1}{desc})",
                    unit="epoch", leave=False, disable=None)  # disable=None: no bar when stderr is not a terminal

@@ -340,6 +340,18 @@ class Model:
         return (f"Model({self.spec.kind}, L={self.spec.length}, sites: {sites}, states: "
                 f"{len(self.state_names)}{nodes}{solver}{trees}, params: {self.layout.size})")
 
+    def _repr_html_(self) -> str:
+        """A summary table for notebooks: the model, its sites and its states."""
+        from html import escape
+
+        rows = [("kind", self.spec.kind), ("length", self.spec.length), ("alphabet", "".join(self.alphabet)),
+                ("measurement", type(self.spec.measurement).__name__), ("parameters", self.layout.size),
+                ("states", ", ".join(self.state_names))]
+        rows += [(f"site {s.name}", f"{s.energy}, width {s.width}, start {s.start}") for s in self.spec.sites]
+        body = "".join(f"<tr><th style='text-align:left'>{escape(str(k))}</th><td style='text-align:left'>"
+                       f"{escape(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption>cisreg Model</caption>{body}</table>"
+
 
 def batch_rows(rows: Sequence[int] | np.ndarray) -> np.ndarray:
     """Row indices as the C-contiguous int64 array the core requires."""

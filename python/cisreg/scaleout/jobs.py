@@ -326,7 +326,7 @@ def fit_many(jobs: Sequence[Job], out: str | os.PathLike[str], *, client: Any = 
 
             bar = None
             if progress:
-                from tqdm import tqdm
+                from tqdm.auto import tqdm
 
                 bar = tqdm(total=len(futures), desc="fit-many", unit="job", disable=None)
             for fut in as_completed(futures):
