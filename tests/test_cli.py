@@ -204,3 +204,15 @@ def test_a_misspelled_example_is_named(tmp_path, capsys):
     assert main(["fit", "--example", "lac-sortsq", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "unknown example 'lac-sortsq'" in err and "lac-sortseq" in err and "--model is required" not in err
+
+
+def test_every_subcommand_and_option_has_help():
+    import argparse
+
+    from cisreg.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [(name, a.dest) for name, sp in sub.choices.items() for a in sp._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert not missing, missing
+    assert all(c.help for c in sub._choices_actions)

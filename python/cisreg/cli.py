@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 
     pr = sub.add_parser("predict", help="predict phi (and yhat) for the sequences of a table")
-    pr.add_argument("model_dir", metavar="DIR")
+    pr.add_argument("model_dir", metavar="DIR", help="model directory written by cisreg fit --out")
     pr.add_argument("data", metavar="DATA", help="CSV/TSV/Parquet/FASTA table with a sequence column x, or a store "
                                                  "directory (read in chunks)")
     pr.add_argument("--out", metavar="FILE", required=True,
@@ -133,14 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "for any other ending), .tsv (either with .gz): columns x, phi and the measurement's "
                          "predictions; .parquet (needs pyarrow): the same columns; .npy: a structured float64 array "
                          "of phi and the predictions, without the sequences (the fastest)")
-    pr.add_argument("--x-col", default="x")
-    pr.add_argument("--threads", type=_threads, default=None)
-    pr.add_argument("--debug", action="store_true")
+    pr.add_argument("--x-col", default="x", help="sequence column of the table (default x)")
+    pr.add_argument("--threads", type=_threads, default=None,
+                    help="kernel threads (default: all cores; results do not depend on it)")
+    pr.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 
     i = sub.add_parser("info", help="show a fitted model's parameters and metrics")
-    i.add_argument("model_dir", metavar="DIR")
+    i.add_argument("model_dir", metavar="DIR", help="model directory written by cisreg fit --out")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
-    i.add_argument("--debug", action="store_true")
+    i.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     for name in COMMAND_MODULES:
         mod = importlib.import_module(name)
         mod.add_parser(sub).set_defaults(run=mod.run)

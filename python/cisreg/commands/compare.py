@@ -27,15 +27,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="held-out rows the models are compared on (default test)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--n-boot", type=_positive_int, default=2000, help="paired bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--restarts", type=_positive_int, default=1)
-    p.add_argument("--epochs", type=_positive_int, default=loop.DEFAULT_EPOCHS)
-    p.add_argument("--batch-size", type=_positive_int, default=loop.DEFAULT_BATCH_SIZE)
-    p.add_argument("--l2", type=_l2, default=loop.DEFAULT_L2)
-    p.add_argument("--threads", type=_threads, default=None)
-    p.add_argument("--x-col", default="x")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the fits, the random split and the bootstrap (default 0)")
+    p.add_argument("--restarts", type=_positive_int, default=1,
+                   help="random initialisations per model; the best by validation likelihood is kept (default 1)")
+    p.add_argument("--epochs", type=_positive_int, default=loop.DEFAULT_EPOCHS,
+                   help=f"most epochs of each fit (default {loop.DEFAULT_EPOCHS})")
+    p.add_argument("--batch-size", type=_positive_int, default=loop.DEFAULT_BATCH_SIZE,
+                   help=f"minibatch size of each fit (default {loop.DEFAULT_BATCH_SIZE})")
+    p.add_argument("--l2", type=_l2, default=loop.DEFAULT_L2,
+                   help=f"L2 penalty per read of each fit, as for cisreg fit (default {loop.DEFAULT_L2:g})")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="kernel threads (default: all cores; results do not depend on it)")
+    p.add_argument("--x-col", default="x", help="sequence column of the table (default x)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return p
 
 

@@ -24,8 +24,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--threads-per-worker", type=_positive_int, default=None,
                    help="kernel threads of each job (default 1 locally; on a cluster the workers' OMP_NUM_THREADS)")
     p.add_argument("--retries", type=int, default=1, help="retries of a job whose worker died (default 1)")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return p
 
 
