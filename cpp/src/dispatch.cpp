@@ -157,18 +157,27 @@ void measurement_forward(const Model& m, const double* theta, const double* phi,
     CISREG_CPU_CALL(isa, measurement_rows, plan, phi, b, out, exec);
 }
 
-int64_t row_work(const Model& m) {
+namespace {
+// Table lookups and hidden units of a row: what chunk_rows weighs against the flush of a
+// chunk's partial gradient.
+int64_t site_and_measurement_work(const Model& m) {
     int64_t work = 1;
     for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
-    if (m.gp == GPKind::Kinetic) {
-        const int64_t n = m.kin.n_states;
-        work += 4 * n * n + 4 * m.kin.n_edges();  // the per-row state reduction
-    } else {
-        work += 4 * m.net.n_nodes();
-    }
     work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
                                              : m.meas.hidden + 4 * m.meas.n_targets();
     return work;
+}
+}  // namespace
+
+int64_t row_work(const Model& m) {
+    int64_t gp = 0;
+    if (m.gp == GPKind::Kinetic) {
+        const int64_t n = m.kin.n_states;
+        gp = 4 * n * n + 4 * m.kin.n_edges();  // the per-row state reduction
+    } else {
+        gp = 4 * m.net.n_nodes();
+    }
+    return site_and_measurement_work(m) + gp;
 }
 
 namespace {
@@ -180,19 +189,19 @@ int64_t set_min_thread_work(int64_t work) {
     return g_min_thread_work.exchange(work);
 }
 
-int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t b, const Model& m) {
+int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t work) {
     int64_t nt = exec.n_threads < 1 ? 1 : exec.n_threads;
     nt = std::min(nt, std::max<int64_t>(1, n_chunks));
     const int64_t per =
         exec.min_thread_work >= 0 ? exec.min_thread_work : g_min_thread_work.load(std::memory_order_relaxed);
-    if (per > 0) nt = std::min(nt, std::max<int64_t>(1, b * row_work(m) / per));
+    if (per > 0) nt = std::min(nt, std::max<int64_t>(1, work / per));
     return static_cast<int>(nt);
 }
 
 int64_t chunk_rows(const Model& m, int64_t b) {
     // work per row, in table lookups / hidden units: the rows must outweigh zeroing and
     // summing a partial gradient of P entries per chunk
-    const int64_t work = row_work(m);
+    const int64_t work = site_and_measurement_work(m);
     int64_t rows = 256;
     while (rows < 65536 && rows * work < 16 * m.n_params) rows *= 2;
     // large batches: longer chunks (fewer flushes of the lane accumulators), still at least

@@ -47,10 +47,10 @@ EpochResult adam_epoch(const Model& m, const SeqBatch& data, const Targets& tg, 
     Exec one = exec, all = exec;
     one.n_threads = 1;
     all.min_thread_work = 0;
-    const int64_t n_batches = (plan.n_order + plan.batch_size - 1) / std::max<int64_t>(plan.batch_size, 1);
+    const int64_t n_batches = (plan.n_order + plan.batch_size - 1) / plan.batch_size;
     const int64_t typical = std::min(plan.batch_size, plan.n_order);
     const bool probe = exec.device == Device::CPU && exec.n_threads > 1 && n_batches >= 8 * kProbe &&
-                       threads_for_work(exec, int64_t{1} << 30, typical, m) < exec.n_threads;
+                       threads_for_work(exec, int64_t{1} << 30, typical * row_work(m)) < exec.n_threads;
     double t_one = 0.0, t_all = 0.0;
     const Exec* chosen = &exec;
     std::vector<int64_t> rows(static_cast<size_t>(std::min(plan.batch_size, std::max<int64_t>(plan.n_order, 1))));
@@ -76,7 +76,7 @@ EpochResult adam_epoch(const Model& m, const SeqBatch& data, const Targets& tg, 
             loss = loss_and_grad(m, mb, tg, weights, theta, *chosen, grad, nullptr);
         }
         double reads = 0.0;
-        for (int64_t k = 0; k < b; ++k) reads += plan.amounts[rows[static_cast<size_t>(k)]];
+        for (int64_t q = 0; q < b; ++q) reads += plan.amounts[rows[static_cast<size_t>(q)]];
         out.rows += b;
         since_check += b;
         if (reads == 0) continue;

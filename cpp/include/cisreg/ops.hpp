@@ -149,13 +149,14 @@ int64_t chunk_rows(const Model& m, int64_t b);
 // Work per row of the model, in units of about one table lookup or one hidden unit (about
 // half a nanosecond on one core).
 int64_t row_work(const Model& m);
-// Threads a kernel call over b rows in n_chunks chunks pays for: at most n_threads, at most
-// one per chunk, and at least kMinThreadWork units of row work per thread, so that a small
+// Threads a kernel call of `work` units (rows times their row work) in n_chunks chunks pays
+// for: at most n_threads, at most one per chunk, and at least kMinThreadWork units per
+// thread, so that a small
 // call (a minibatch of a few hundred rows) runs on the calling thread alone: waking threads
 // and waiting at the barrier for one that the operating system has descheduled costs more
 // than such a call. Which thread runs which chunk never changes a result.
 constexpr int64_t kMinThreadWork = int64_t{1} << 21;
-int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t b, const Model& m);
+int threads_for_work(const Exec& exec, int64_t n_chunks, int64_t work);
 // Change that minimum (0: every call uses its threads and chunks, as tests of thread
 // invariance need); returns the previous value. Process-wide.
 int64_t set_min_thread_work(int64_t work);

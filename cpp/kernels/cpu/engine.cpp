@@ -440,7 +440,7 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
     const int64_t block = block_chunks(P);
-    const int nt = threads_for_work(exec, std::min(n_chunks, block), batch.b, m);
+    const int nt = threads_for_work(exec, std::min(n_chunks, block), batch.b * row_work(m));
     const Work<T, GP, MS> work(plan, mv);
     const int64_t n_part = grad ? std::min(n_chunks, block) * P : 0;
     Arena arena(work.bytes(), nt, sizeof(double) * static_cast<size_t>(n_part), workspace());
@@ -507,7 +507,7 @@ template <class T, class GP>
 void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out) {
     const int64_t CR = chunk_rows(*plan.model, batch.b);
     const int64_t n_chunks = (batch.b + CR - 1) / CR;
-    const int nt = threads_for_work(exec, n_chunks, batch.b, *plan.model);
+    const int nt = threads_for_work(exec, n_chunks, batch.b * row_work(*plan.model));
     const typename stages::CotangentStage<T>::View cv{};
     Work<T, GP, stages::CotangentStage<T>> work(plan, cv);
     // room for the state log-probabilities in the target slots (phi_chunk reuses them)
@@ -578,10 +578,7 @@ void measurement_rows(const Plan<double>& plan, const double* phi, int64_t b, do
     const int64_t work = m.meas.kind == MeasKind::SortSeq ? int64_t{Y} * m.meas.hidden : m.meas.hidden + 4;
     constexpr int64_t kBlock = 4096;
     const int64_t n_blocks = (b + kBlock - 1) / kBlock;
-    Exec ex = exec;
-    ex.n_threads = std::max(1, exec.n_threads);
-    const int64_t per = std::max<int64_t>(1, kMinThreadWork / std::max<int64_t>(work, 1));
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({ex.n_threads, n_blocks, b / per + 1})));
+    const int nt = threads_for_work(exec, n_blocks, b * work);
     double depth = 0.0;
     if (m.meas.kind == MeasKind::Counts)
         for (int32_t r = 0; r < plan.cnt.R; ++r) depth += plan.cnt.log_depth[r] / plan.cnt.R;

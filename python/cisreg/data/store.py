@@ -32,7 +32,6 @@ import io
 import json
 import os
 import shutil
-import stat
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cisreg._files import own_file_problem
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.data.dataset import Dataset
 from cisreg.data.encode import _encode, decode
@@ -818,16 +818,11 @@ def _store_file(p: Path, key: str, name: Any) -> Path:
         raise _bad(p, f"meta.json names the file {name!r} for the array {key!r}; a store's files are plain names "
                       "inside its directory")
     f = p / name
-    try:
-        st = os.lstat(f)
-    except FileNotFoundError:
-        raise _bad(p, f"{name} is missing") from None
-    except OSError as exc:
-        raise _bad(p, f"{name} cannot be read ({' '.join(str(exc).split())})") from None
-    if stat.S_ISLNK(st.st_mode):
+    problem = own_file_problem(f)
+    if problem == "a symbolic link":
         raise _bad(p, f"{name} is a symbolic link; a store's files must be regular files inside it")
-    if not stat.S_ISREG(st.st_mode):
-        raise _bad(p, f"{name} is not a regular file")
+    if problem is not None:
+        raise _bad(p, f"{name} is {problem}")
     return f
 
 

@@ -141,7 +141,7 @@ def _fit_one_device(sess: Any, job: FitJob, restart: int, theta0: np.ndarray | N
                                        codes=np.asarray(data.codes[init]))
     lay = model.layout
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())  # host copy of the state
-    amounts = spec.measurement.amounts(targets)
+    amounts = job.row_amounts()
     stepper = CudaStepper(sess, model, opt, amounts, train, val, l2_vector(lay, settings["l2"]))
     return run_epochs(stepper, rng=rng, settings=settings, reads_val=float(amounts[val].sum()), restart=restart,
                       quiet=job.quiet, checkpoint_every=job.checkpoint_every, checkpoint_dir=job.checkpoint_dir,

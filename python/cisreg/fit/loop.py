@@ -191,7 +191,8 @@ def fit(
         from .device import restart_runner
 
         fit_one = restart_runner(spec, data, targets, settings)
-    job = FitJob(spec, data, targets, train, val, settings, quiet, checkpoint_every, checkpoint_dir, on_epoch)
+    job = FitJob(spec, data, targets, train, val, settings, quiet, checkpoint_every, checkpoint_dir, on_epoch,
+                 amounts=amounts)
     for r in range(first, restarts):
         theta0 = start_theta if (r == 0 and start_theta is not None) else None
         try:
@@ -364,7 +365,7 @@ def _fit_one(job: FitJob, restart: int, theta0: np.ndarray | None, resume_state:
                                        codes=np.asarray(data.codes[init]))
     lay = model.layout
     opt = Adam(lay.size, learning_rate=settings["learning_rate"], mask=lay.trainable_mask())
-    amounts = spec.measurement.amounts(targets)  # reads (or measurements) per row, to normalise the loss
+    amounts = job.row_amounts()  # reads (or measurements) per row, to normalise the loss
     reads_val = float(amounts[val].sum())
     weights = job.weights
     if weights is not None:  # a resample: rows of weight 0 are left out, the others count w times

@@ -46,6 +46,14 @@ class FitJob:
     checkpoint_dir: str | Path | None = None
     on_epoch: Callable[[int, dict[str, float]], None] | None = None
     weights: np.ndarray | None = None  # bootstrap row weights
+    amounts: np.ndarray | None = None  # spec.measurement.amounts(targets), if the caller has it
+
+    def row_amounts(self) -> np.ndarray:
+        """Reads (or measurements) per row, to normalise the loss (one pass over the targets,
+        kept for the following restarts)."""
+        if self.amounts is None:
+            self.amounts = self.spec.measurement.amounts(self.targets)
+        return self.amounts
 
 
 class StopFit(Exception):

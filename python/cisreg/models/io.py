@@ -192,20 +192,15 @@ def read_npz_checked(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[s
 def _own_file(d: Path, name: str) -> Path:
     """d / name, refused unless it is a regular file of the directory (not a symbolic link,
     which could point anywhere); a missing file is left to the reader's message."""
-    import stat
+    from .._files import own_file_problem
 
     f = d / name
-    try:
-        mode = os.lstat(f).st_mode
-    except FileNotFoundError:
-        return f
-    except OSError as e:
-        raise ModelFileError(f"{name} cannot be read ({' '.join(str(e).split())})", source=str(d)) from None
-    if stat.S_ISLNK(mode):
+    problem = own_file_problem(f)
+    if problem == "a symbolic link":
         raise ModelFileError(f"{name} is a symbolic link; a model directory's files must be regular files inside it",
                              source=str(d))
-    if not stat.S_ISREG(mode):
-        raise ModelFileError(f"{name} is not a regular file", source=str(d))
+    if problem not in (None, "missing"):
+        raise ModelFileError(f"{name} is {problem}", source=str(d))
     return f
 
 
