@@ -8,7 +8,7 @@
 
 #include "cisreg/error.hpp"
 #include "cisreg/ops.hpp"
-#include "kernels/common/measure_rows.hpp"
+#include "kernels/common/stages.hpp"
 #include "kernels/cpu/cpu.hpp"
 #include "kernels/cuda/cuda.hpp"
 #include "src/plan.hpp"
@@ -163,21 +163,13 @@ namespace {
 int64_t site_and_measurement_work(const Model& m) {
     int64_t work = 1;
     for (const Site& s : m.sites.sites) work += static_cast<int64_t>(s.width + s.n_pairs) * s.n_configs();
-    work += m.meas.kind == MeasKind::SortSeq ? int64_t{m.meas.n_bins} * m.meas.hidden
-                                             : m.meas.hidden + 4 * m.meas.n_targets();
-    return work;
+    return work + stages::visit_measurement<double>(m.meas.kind, [&](auto st) { return decltype(st)::work(m.meas); });
 }
 }  // namespace
 
 int64_t row_work(const Model& m) {
-    int64_t gp = 0;
-    if (m.gp == GPKind::Kinetic) {
-        const int64_t n = m.kin.n_states;
-        gp = 4 * n * n + 4 * m.kin.n_edges();  // the per-row state reduction
-    } else {
-        gp = 4 * m.net.n_nodes();
-    }
-    return site_and_measurement_work(m) + gp;
+    return site_and_measurement_work(m) +
+           stages::visit_gpmap<double>(m.gp, [&](auto st) { return decltype(st)::work(decltype(st)::src(m)); });
 }
 
 namespace {

@@ -2,7 +2,9 @@
 // compute type T (kernels/common/views.hpp). Everything that does not depend on the
 // sequence is evaluated here once: theta in T, the node constants of layers 2-4, the
 // rates' constants, the packed measurement parameters. Back ends run kernels on the
-// views (a CUDA back end copies the arrays to the device and re-points them).
+// views (a CUDA back end copies the arrays to the device and re-points them). The G-P map's
+// and the measurement's parameters are packed by the stages themselves (stages.hpp), with
+// the same code the CUDA back end runs on the device.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -12,15 +14,8 @@
 
 namespace cisreg {
 
-// Per-call constants of the Jones-Faddy skew-t of shapes a, b (GE noise).
-struct SkewTConsts {
-    double a = 1, b = 1, log_norm = 0, dlog_norm_da = 0, dlog_norm_db = 0, mode = 0, dmode_da = 0, dmode_db = 0;
-};
-SkewTConsts skewt_consts(double a, double b);
-double digamma(double x);
-
 template <class T>
-struct Plan {
+struct Plan : StageViews<T> {
     const Model* model = nullptr;
     std::vector<T> th;  // theta in T
     // layer 1: every (site, strand) as forward-scan tables (see SitesView)
@@ -28,17 +23,15 @@ struct Plan {
     std::vector<int32_t> row0, pair0, pair_oi, pair_oj, bias_slot0;
     std::vector<int64_t> row_theta, ptab_theta;
     std::vector<int64_t> slot_theta;  // theta index of each lane-accumulated gradient slot
-    SitesView<T> sites;
-    // G-P map (one of the two is used, after model->gp)
-    std::vector<T> net_a_coef, net_B, net_alpha;
-    NetView<T> net;
-    std::vector<T> kin_kappa, kin_e_coef, kin_occ;
-    KinView<T> kin;
-    // measurement
+    // G-P map: its fixed structure in T (one of the two, after model->gp) and its packed
+    // parameters (the stage's pack_item, kernels/common/stages.hpp)
+    std::vector<T> net_a_coef, kin_e_coef;
+    std::vector<T> gp_buf;
+    // measurement: its packed parameters
     std::vector<T> meas_buf;
-    MpaView<T> mpa;
-    GeView<T> ge;
-    CountsView<T> cnt;
+    // the flush maps of the two stages, evaluated for this theta (slots count from the
+    // start of the stage's accumulators)
+    std::vector<FlushTerm> flush_gp, flush_meas;
 
     Plan(const Model& m, const double* theta);
     Plan(const Plan&) = delete;

@@ -156,8 +156,9 @@ struct Measurement {
     }
     // Whether every target column holds counts (>= 0).
     bool counts() const { return kind != MeasKind::GE; }
-    // Whether target column c must be >= 0 (counts, or the measurement error dy).
-    bool nonnegative(int64_t c) const { return kind != MeasKind::GE || c == 1; }
+    // Target columns from this one on must be >= 0 (counts, or GE's measurement error dy).
+    int32_t first_nonnegative() const { return kind == MeasKind::GE ? 1 : 0; }
+    bool nonnegative(int64_t c) const { return c >= first_nonnegative(); }
     // The number of leading target columns that must be > 0: the input counts when there is
     // no pseudocount (an input count of 0 would make the expected output 0).
     int64_t positive_cols() const { return kind == MeasKind::Counts && pseudocount == 0.0 ? replicates : 0; }

@@ -135,4 +135,54 @@ struct CountsView {
     const T* d = nullptr;  // [K]
 };
 
+// Every stage's view, as the kernels of one call see them (the CPU plan derives from it; the
+// CUDA back end copies it into its plan image). A stage reaches its own view through its
+// `of` function (kernels/common/stages.hpp).
+template <class T>
+struct StageViews {
+    SitesView<T> sites;
+    NetView<T> net;
+    KinView<T> kin;
+    MpaView<T> mpa;
+    GeView<T> ge;
+    CountsView<T> cnt;
+};
+
+// Where the theta-dependent entries of a G-P map's view come from: plain arrays of the model
+// (host memory for the CPU plan, the plan image for the CUDA back end).
+struct NetSrc {
+    int32_t nn = 0;
+    const double* b_const = nullptr;  // [nn]
+    const int32_t* b_ptr = nullptr;   // [nn + 1]
+    const int64_t* b_param = nullptr;
+    const double* b_coef = nullptr;
+    const double* act_const = nullptr;  // [nn]
+    const int64_t* act_param = nullptr;
+    int64_t tsat_param = -1;
+    double tsat_const = 1.0;
+};
+
+struct KinSrc {
+    int32_t n = 0, E = 0;
+    const int64_t* kappa_param = nullptr;  // [E]
+    const double* kappa_const = nullptr;
+    const double* occ_const = nullptr;  // [n]
+    const int64_t* occ_param = nullptr;
+    int64_t tsat_param = -1;
+    double tsat_const = 1.0;
+};
+
+struct GpSrcs {
+    NetSrc net;
+    KinSrc kin;
+};
+
+// One entry of a gradient flush map, its coefficient evaluated for this call:
+// grad[j] += c * sums[slot].
+struct FlushTerm {
+    int64_t j = 0;
+    int32_t slot = 0;
+    double c = 0.0;
+};
+
 }  // namespace cisreg

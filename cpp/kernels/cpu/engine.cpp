@@ -300,20 +300,19 @@ struct Work {
         for (int32_t j = 0; j < n; ++j) a[j] = O::splat(T(0));
     }
     // Lane sums of the chunk's accumulators, mapped onto the partial gradient g.
-    void flush(const Buf& b, const double* theta, double* g) const {
+    void flush(const Buf& b, double* g) const {
         for (int32_t j = 0; j < SA; ++j) b.sums[j] = static_cast<double>(O::hsum(b.sacc[j]));
         for (int32_t j = 0; j < GA; ++j) b.sums[SA + j] = static_cast<double>(O::hsum(b.gacc[j]));
         for (int32_t j = 0; j < MA; ++j) b.sums[SA + GA + j] = static_cast<double>(O::hsum(b.macc[j]));
         stages::SiteStage<T>::flush(plan, b.sums, g);
-        GP::flush(*plan.model, theta, b.sums + SA, g);
-        MS::flush(*plan.model, theta, b.sums + SA + GA, g);
+        GP::flush(plan, b.sums + SA, g);
+        MS::flush(plan, b.sums + SA + GA, g);
     }
 
     // Chunk [i0, i1): loss (and gradient, into the chunk's zeroed partial g [P]).
     template <bool GRAD>
-    unsigned loss_chunk(const SeqBatch& batch, const Targets& tg, const double* weights, const double* theta,
-                        int64_t i0, int64_t i1, unsigned char* block, double* g, double* nll_rows,
-                        double* nll_out) const {
+    unsigned loss_chunk(const SeqBatch& batch, const Targets& tg, const double* weights, int64_t i0, int64_t i1,
+                        unsigned char* block, double* g, double* nll_rows, double* nll_out) const {
         *nll_out = 0.0;
         Buf b = carve(block);
         if (GRAD) {
@@ -323,7 +322,7 @@ struct Work {
         }
         LaneAcc<R> sacc{b.sacc, g}, gacc{b.gacc, g}, macc{b.macc, g};
         // target columns >= nonneg_from must be >= 0 (counts; the measurement error dy of GE)
-        const int32_t nonneg_from = tg.by_position ? NT : (plan.model->meas.kind == MeasKind::GE ? 1 : 0);
+        const int32_t nonneg_from = tg.by_position ? NT : plan.model->meas.first_nonnegative();
         // and columns < positive_to must be > 0 (input counts without a pseudocount)
         const int32_t positive_to = tg.by_position ? 0 : static_cast<int32_t>(plan.model->meas.positive_cols());
         double total = 0.0;
@@ -387,7 +386,7 @@ struct Work {
                     rows::sites_vjp(sv, nb, b.ct, b.ddG, b.res, sacc);
             }
         }
-        if (GRAD) flush(b, theta, g);
+        if (GRAD) flush(b, g);
         *nll_out = total;
         return 0;
     }
@@ -434,7 +433,7 @@ int64_t block_chunks(int64_t P) {
 
 template <class T, class GP, class MS>
 double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch& batch, const Targets& tg,
-                const double* weights, const double* theta, const Exec& exec, double* grad, double* nll_rows) {
+                const double* weights, const Exec& exec, double* grad, double* nll_rows) {
     const Model& m = *plan.model;
     const int64_t P = m.n_params;
     const int64_t CR = chunk_rows(*plan.model, batch.b);
@@ -460,10 +459,10 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
             unsigned char* blk = arena.at(thread_id());
             if (gp) {
                 std::fill(gp, gp + P, 0.0);
-                bad |= work.template loss_chunk<true>(batch, tg, weights, theta, i0, i1, blk, gp, nll_rows,
+                bad |= work.template loss_chunk<true>(batch, tg, weights, i0, i1, blk, gp, nll_rows,
                                                       &nll_part[static_cast<size_t>(cb)]);
             } else {
-                bad |= work.template loss_chunk<false>(batch, tg, weights, theta, i0, i1, blk, nullptr, nll_rows,
+                bad |= work.template loss_chunk<false>(batch, tg, weights, i0, i1, blk, nullptr, nll_rows,
                                                        &nll_part[static_cast<size_t>(cb)]);
             }
         }
@@ -489,18 +488,11 @@ double run_loss(const Plan<T>& plan, const typename MS::View& mv, const SeqBatch
 
 template <class T, class GP>
 double with_measurement(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, const double* weights,
-                        const double* theta, const Exec& exec, double* grad, double* nll_rows) {
-    switch (plan.model->meas.kind) {
-        case MeasKind::SortSeq:
-            return run_loss<T, GP, stages::MpaStage<T>>(plan, plan.mpa, batch, tg, weights, theta, exec, grad,
-                                                        nll_rows);
-        case MeasKind::GE:
-            return run_loss<T, GP, stages::GeStage<T>>(plan, plan.ge, batch, tg, weights, theta, exec, grad, nll_rows);
-        case MeasKind::Counts:
-            return run_loss<T, GP, stages::CountsStage<T>>(plan, plan.cnt, batch, tg, weights, theta, exec, grad,
-                                                           nll_rows);
-    }
-    throw InputError("measurement: unknown kind");
+                        const Exec& exec, double* grad, double* nll_rows) {
+    return stages::visit_measurement<T>(plan.model->meas.kind, [&](auto stage) {
+        using MS = decltype(stage);
+        return run_loss<T, GP, MS>(plan, MS::view(plan), batch, tg, weights, exec, grad, nll_rows);
+    });
 }
 
 template <class T, class GP>
@@ -527,34 +519,28 @@ void run_phi(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const
 
 template <class T>
 void phi_forward(const Plan<T>& plan, const SeqBatch& batch, const Exec& exec, const PhiOut& out) {
-    if (plan.model->gp == GPKind::Network)
-        run_phi<T, stages::NetStage<T>>(plan, batch, exec, out);
-    else
-        run_phi<T, stages::KinStage<T>>(plan, batch, exec, out);
+    stages::visit_gpmap<T>(plan.model->gp, [&](auto gp) { run_phi<T, decltype(gp)>(plan, batch, exec, out); });
 }
 
 template <class T>
 double loss_and_grad(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, const double* weights,
-                     const double* theta, const Exec& exec, double* grad, double* nll_rows) {
-    if (plan.model->gp == GPKind::Network)
-        return with_measurement<T, stages::NetStage<T>>(plan, batch, tg, weights, theta, exec, grad, nll_rows);
-    return with_measurement<T, stages::KinStage<T>>(plan, batch, tg, weights, theta, exec, grad, nll_rows);
+                     const double* /*theta, in the plan*/, const Exec& exec, double* grad, double* nll_rows) {
+    return stages::visit_gpmap<T>(plan.model->gp, [&](auto gp) {
+        return with_measurement<T, decltype(gp)>(plan, batch, tg, weights, exec, grad, nll_rows);
+    });
 }
 
 template <class T>
-void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* theta, const Exec& exec,
+void phi_vjp(const Plan<T>& plan, const SeqBatch& batch, const double* cot, const double* /*theta*/, const Exec& exec,
              double* grad) {
     Targets tg;
     tg.f64 = cot;
     tg.cols = 1;
     tg.by_position = true;
-    const typename stages::CotangentStage<T>::View cv{};
-    if (plan.model->gp == GPKind::Network)
-        run_loss<T, stages::NetStage<T>, stages::CotangentStage<T>>(plan, cv, batch, tg, nullptr, theta, exec, grad,
-                                                                    nullptr);
-    else
-        run_loss<T, stages::KinStage<T>, stages::CotangentStage<T>>(plan, cv, batch, tg, nullptr, theta, exec, grad,
-                                                                    nullptr);
+    using CS = stages::CotangentStage<T>;
+    stages::visit_gpmap<T>(plan.model->gp, [&](auto gp) {
+        run_loss<T, decltype(gp), CS>(plan, CS::view(plan), batch, tg, nullptr, exec, grad, nullptr);
+    });
 }
 
 #define CISREG_INSTANTIATE(T)                                                                                       \
@@ -570,48 +556,31 @@ CISREG_INSTANTIATE(double)
 // on lanes), blocks of rows spread over the threads: log p(y | phi) [b, Y] (sort-seq), g(phi)
 // [b] (GE), or the log of the expected output per input read at the mean depth [b] (counts).
 void measurement_rows(const Plan<double>& plan, const double* phi, int64_t b, double* out, const Exec& exec) {
-    using R = lane_t<double>;
-    using O = Ops<R>;
-    constexpr int V = O::V;
-    const Model& m = *plan.model;
-    const int32_t Y = m.meas.kind == MeasKind::SortSeq ? m.meas.n_bins : 1;
-    const int64_t work = m.meas.kind == MeasKind::SortSeq ? int64_t{Y} * m.meas.hidden : m.meas.hidden + 4;
-    constexpr int64_t kBlock = 4096;
-    const int64_t n_blocks = (b + kBlock - 1) / kBlock;
-    const int nt = threads_for_work(exec, n_blocks, b * work);
-    double depth = 0.0;
-    if (m.meas.kind == MeasKind::Counts)
-        for (int32_t r = 0; r < plan.cnt.R; ++r) depth += plan.cnt.log_depth[r] / plan.cnt.R;
+    stages::visit_measurement<double>(plan.model->meas.kind, [&](auto stage) {
+        using MS = decltype(stage);
+        using R = lane_t<double>;
+        using O = Ops<R>;
+        constexpr int V = O::V;
+        const typename MS::View& mv = MS::view(plan);
+        const int32_t Y = MS::out_cols(mv);
+        constexpr int64_t kBlock = 4096;
+        const int64_t n_blocks = (b + kBlock - 1) / kBlock;
+        const int nt = threads_for_work(exec, n_blocks, b * MS::out_work(mv));
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t blk = 0; blk < n_blocks; ++blk) {
-        std::vector<R> buf(static_cast<size_t>(std::max<int32_t>(Y, 1) + std::max<int32_t>(plan.cnt.K, 1)));
-        R* lp = buf.data();
-        R* sg = lp + std::max<int32_t>(Y, 1);
-        const int64_t i1 = std::min(b, (blk + 1) * kBlock);
-        for (int64_t i = blk * kBlock; i < i1; i += V) {
-            const int nv = static_cast<int>(std::min<int64_t>(V, i1 - i));
-            R ph = O::splat(phi[i]);
-            for (int l = 0; l < V; ++l) O::set_lane(ph, l, phi[i + std::min(l, nv - 1)]);
-            switch (m.meas.kind) {
-                case MeasKind::SortSeq:
-                    rows::mpa_logp(plan.mpa, ph, lp);
-                    for (int l = 0; l < nv; ++l)
-                        for (int32_t y = 0; y < Y; ++y) out[(i + l) * Y + y] = O::lane(lp[y], l);
-                    break;
-                case MeasKind::GE: {
-                    const R g = rows::ge_g(plan.ge, ph, static_cast<R*>(nullptr));
-                    for (int l = 0; l < nv; ++l) out[i + l] = O::lane(g, l);
-                    break;
-                }
-                case MeasKind::Counts: {
-                    R ig;
-                    const R lg = rows::counts_log_g(plan.cnt, ph, sg, &ig);
-                    for (int l = 0; l < nv; ++l) out[i + l] = depth + O::lane(lg, l);
-                    break;
-                }
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            std::vector<R> buf(static_cast<size_t>(Y + MS::out_scratch(mv)));
+            R* lp = buf.data();
+            const int64_t i1 = std::min(b, (blk + 1) * kBlock);
+            for (int64_t i = blk * kBlock; i < i1; i += V) {
+                const int nv = static_cast<int>(std::min<int64_t>(V, i1 - i));
+                R ph = O::splat(phi[i]);
+                for (int l = 0; l < V; ++l) O::set_lane(ph, l, phi[i + std::min(l, nv - 1)]);
+                MS::out_row(mv, ph, lp, lp + Y);
+                for (int l = 0; l < nv; ++l)
+                    for (int32_t y = 0; y < Y; ++y) out[(i + l) * Y + y] = O::lane(lp[y], l);
             }
         }
-    }
+    });
 }
 
 int lanes(Precision p) { return p == Precision::F32 ? Ops<lane_t<float>>::V : Ops<lane_t<double>>::V; }

@@ -161,7 +161,7 @@ double run_loss(const Plan<T>& plan, const SeqBatch& batch, const Targets& tg, c
     const Split sp = eng.split(b, want_grad, cot);
     const int64_t per_row = batch.L + tg.cols * 8 + (weights ? 8 : 0) + (nll_rows ? 8 : 0);
     const int64_t seg = segment_rows(sp, per_row);
-    const int32_t nonneg_from = cot ? 1 : (m.meas.kind == MeasKind::GE ? 1 : 0);
+    const int32_t nonneg_from = cot ? 1 : m.meas.first_nonnegative();
     const int32_t positive_to = cot ? 0 : static_cast<int32_t>(m.meas.positive_cols());
     Staging st;
     if (nll_rows) d_nll.reserve(static_cast<size_t>(std::min(seg, b)) * 8 + 8, "cudaMalloc (per-row loss)");

@@ -77,20 +77,6 @@ Engine<T>::Engine(const Model& m, const Plan<T>& p) : m_(&m), meta_(m, p) {
 }
 
 template <class T>
-int Engine<T>::ms_index(bool cot) const {
-    if (cot) return kCotangentMeas;
-    switch (m_->meas.kind) {
-        case MeasKind::SortSeq:
-            return 0;
-        case MeasKind::GE:
-            return 1;
-        case MeasKind::Counts:
-            return 2;
-    }
-    throw InputError("CUDA: unknown measurement kind");
-}
-
-template <class T>
 void Engine<T>::refresh(const double* theta, cudaStream_t s) {
     const int64_t n = meta_.n_items();
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(cdiv(n, 256), 1024));
@@ -165,11 +151,8 @@ void Engine<T>::loss_part(const DevData& d, const int64_t* rows, int64_t b, cons
     a.positive_to = positive_to;
     a.nll_rows = nll_rows;
     a.flags = &res->flags;
-    const int ms = ms_index(cot);
-    if (m_->gp == GPKind::Network)
-        launch_loss<T, stages::NetStage<T>>(ms, grad, a, wpb, smem, s);
-    else
-        launch_loss<T, stages::KinStage<T>>(ms, grad, a, wpb, smem, s);
+    stages::visit_gpmap<T>(m_->gp,
+                           [&](auto gp) { launch_loss<T, decltype(gp)>(m_->meas.kind, cot, grad, a, wpb, smem, s); });
 }
 
 template <class T>
@@ -200,7 +183,7 @@ void Engine<T>::loss(const DevData& d, const int64_t* rows, int64_t b, bool grad
                      double* nll_rows, DevResult* res, cudaStream_t s) {
     check(cudaMemsetAsync(res, 0, sizeof(DevResult), s), "cudaMemsetAsync");
     const Split sp = split(b, grad, cot);
-    const int32_t nonneg_from = cot ? 1 : (m_->meas.kind == MeasKind::GE ? 1 : 0);
+    const int32_t nonneg_from = cot ? 1 : m_->meas.first_nonnegative();
     const int32_t positive_to = cot ? 0 : static_cast<int32_t>(m_->meas.positive_cols());
     loss_part(d, rows, b, sp, 0, grad, cot, nonneg_from, positive_to, nll_rows, res, s);
     loss_finish(sp, grad, cot, grad_dev, res, s);
@@ -238,10 +221,7 @@ void Engine<T>::phi(const DevData& d, const int64_t* rows, int64_t b, double* ph
     a.logZ = logZ;
     a.placements = placements;
     a.flags = flags;
-    if (m_->gp == GPKind::Network)
-        launch_phi<T, stages::NetStage<T>>(a, threads, s);
-    else
-        launch_phi<T, stages::KinStage<T>>(a, threads, s);
+    stages::visit_gpmap<T>(m_->gp, [&](auto gp) { launch_phi<T, decltype(gp)>(a, threads, s); });
 }
 
 template class Engine<float>;

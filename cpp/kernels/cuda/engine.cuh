@@ -32,7 +32,6 @@ class Engine {
     const Model& model() const { return *m_; }
     const Image<T>& image() const { return meta_; }
     // measurement index of launch_loss for the model (cot: the cotangent of phi_vjp)
-    int ms_index(bool cot) const;
     int32_t n_targets(bool cot) const { return cot ? 1 : meta_.rows().NT_meas; }
 
     // Re-evaluate the image for theta (device memory [P]).

@@ -52,52 +52,34 @@ X* Image<T>::rebase(const X* host, uintptr_t base) const {
 }
 
 template <class T>
+void Image<T>::rebase_src(NetSrc& s, uintptr_t base) const {
+    s.b_const = rebase(s.b_const, base);
+    s.b_ptr = rebase(s.b_ptr, base);
+    s.b_param = rebase(s.b_param, base);
+    s.b_coef = rebase(s.b_coef, base);
+    s.act_const = rebase(s.act_const, base);
+    s.act_param = rebase(s.act_param, base);
+}
+
+template <class T>
+void Image<T>::rebase_src(KinSrc& s, uintptr_t base) const {
+    s.kappa_param = rebase(s.kappa_param, base);
+    s.kappa_const = rebase(s.kappa_const, base);
+    s.occ_const = rebase(s.occ_const, base);
+    s.occ_param = rebase(s.occ_param, base);
+}
+
+template <class T>
 int32_t Image<T>::coef_id(const CoefExpr& e) {
     for (size_t i = 0; i < coef_expr_.size(); ++i) {
         const CoefExpr& o = coef_expr_[i];
-        if (o.kind == e.kind && o.i == e.i && o.k == e.k && o.c == e.c) return static_cast<int32_t>(i);
+        if (o.kind == e.kind && o.i == e.i && o.k == e.k && o.c == e.c) return static_cast<int32_t>(i);  // NOLINT
     }
     coef_expr_.push_back(e);
     return static_cast<int32_t>(coef_expr_.size() - 1);
 }
 
-namespace {
-CoefExpr cconst(double c) {
-    CoefExpr e;
-    e.kind = Coef::Const;
-    e.c = c;
-    return e;
-}
-CoefExpr ctheta(int64_t i) {
-    CoefExpr e;
-    e.kind = Coef::Theta;
-    e.i = i;
-    return e;
-}
-CoefExpr cexp(int64_t i) {
-    CoefExpr e;
-    e.kind = Coef::Exp;
-    e.i = i;
-    return e;
-}
-CoefExpr cexp2(int64_t i, int64_t k) {
-    CoefExpr e;
-    e.kind = Coef::Exp2;
-    e.i = i;
-    e.k = k;
-    return e;
-}
-CoefExpr cskew(Coef kind, int64_t i, int64_t k) {
-    CoefExpr e;
-    e.kind = kind;
-    e.i = i;
-    e.k = k;
-    return e;
-}
-}  // namespace
-
-// The flush functions of kernels/common/stages.hpp as (theta index, slot, coefficient)
-// triples, in the order those functions add them, then grouped by theta index.
+// The stages' flush entries as (theta index, slot, coefficient) triples, grouped by theta index.
 template <class T>
 void Image<T>::build_flush(bool cot, std::vector<int32_t>& ptr, std::vector<int32_t>& slot, std::vector<int32_t>& cf) {
     const Model& m = *m_;
@@ -111,78 +93,12 @@ void Image<T>::build_flush(bool cot, std::vector<int32_t>& ptr, std::vector<int3
     const auto put = [&](int64_t j, int64_t s, const CoefExpr& c) {
         es.push_back(Entry{j, static_cast<int32_t>(s), coef_id(c)});
     };
-    const CoefExpr one = cconst(1.0);
     // layer 1
     for (size_t k = 0; k < p.slot_theta.size(); ++k)
-        if (p.slot_theta[k] >= 0) put(p.slot_theta[k], rg.site0 + static_cast<int64_t>(k), one);
-    // G-P map
-    if (m.gp == GPKind::Network) {
-        const Network& nw = m.net;
-        const int32_t nn = nw.n_nodes();
-        const CoefExpr tsat = nw.tsat_param >= 0 ? ctheta(nw.tsat_param) : cconst(nw.tsat_const);
-        for (int32_t n = 0; n < nn; ++n) {
-            const size_t un = static_cast<size_t>(n);
-            for (int32_t j = nw.b_ptr[un]; j < nw.b_ptr[un + 1]; ++j)
-                put(nw.b_param[static_cast<size_t>(j)], rg.gp0 + n, cconst(nw.b_coef[static_cast<size_t>(j)]));
-            if (nw.act_param[un] >= 0) put(nw.act_param[un], rg.gp0 + nn + n, tsat);
-        }
-        if (nw.tsat_param >= 0) put(nw.tsat_param, rg.gp0 + 2 * nn, one);
-    } else {
-        const KineticNet& k = m.kin;
-        const int32_t E = k.n_edges(), n = k.n_states;
-        const CoefExpr tsat = k.tsat_param >= 0 ? ctheta(k.tsat_param) : cconst(k.tsat_const);
-        for (int32_t e = 0; e < E; ++e)
-            if (k.edge_kappa_param[static_cast<size_t>(e)] >= 0)
-                put(k.edge_kappa_param[static_cast<size_t>(e)], rg.gp0 + e, one);
-        for (int32_t i = 0; i < n; ++i)
-            if (k.occ_param[static_cast<size_t>(i)] >= 0)
-                put(k.occ_param[static_cast<size_t>(i)], rg.gp0 + E + i, tsat);
-        if (k.tsat_param >= 0) put(k.tsat_param, rg.gp0 + E + n, one);
-    }
-    // measurement
-    if (!cot) {
-        const Measurement& ms = m.meas;
-        const int64_t o = ms.offset, s0 = rg.meas0;
-        if (ms.kind == MeasKind::SortSeq) {
-            const int32_t Y = ms.n_bins, K = ms.hidden, J = Y * K;
-            for (int32_t y = 0; y < Y; ++y) put(o + y, s0 + y, one);
-            for (int32_t j = 0; j < J; ++j) {
-                const int64_t s = s0 + Y + 3 * j, b = o + Y + j;
-                put(o + Y + j, s, one);                    // b
-                put(o + Y + 2 * J + j, s + 1, ctheta(b));  // d
-                put(o + Y + J + j, s + 2, ctheta(b));      // c
-            }
-        } else if (ms.kind == MeasKind::GE) {
-            const int32_t K = ms.hidden, H = ms.het;
-            put(o, s0, one);
-            for (int32_t k = 0; k < K; ++k) {
-                put(o + 1 + k, s0 + 1 + k, one);
-                put(o + 1 + K + k, s0 + 1 + 2 * K + k, ctheta(o + 1 + k));
-                put(o + 1 + 2 * K + k, s0 + 1 + K + k, ctheta(o + 1 + k));
-            }
-            for (int32_t j = 0; j <= H; ++j) put(o + 1 + 3 * K + j, s0 + 1 + 3 * K + j, one);
-            if (ms.noise == Noise::SkewT) {
-                const int64_t la = o + 2 + 3 * K + H, lb = o + 3 + 3 * K + H, s = s0 + 2 + 3 * K + H;
-                put(la, s, cskew(Coef::SkewA, la, lb));
-                put(la, s + 2, cskew(Coef::SkewADa, la, lb));
-                put(lb, s + 1, cskew(Coef::SkewB, la, lb));
-                put(lb, s + 2, cskew(Coef::SkewBDb, la, lb));
-            }
-        } else {
-            const int32_t R = ms.replicates, K = ms.hidden;
-            const int32_t nr = R * (ms.noise == Noise::NegBin ? 2 : 1);
-            for (int32_t j = 0; j < nr; ++j) put(o + j, s0 + j, one);
-            const int64_t lk = o + nr;
-            put(lk, s0 + nr, cexp(lk));
-            if (ms.link == Link::Sigmoid)
-                for (int32_t k = 0; k < K; ++k) {
-                    const int64_t s = s0 + nr + 1 + 3 * k, w = lk + 1 + k, c = lk + 1 + K + k;
-                    put(lk + 1 + k, s, cexp(w));
-                    put(lk + 1 + K + k, s + 1, cexp2(w, c));
-                    put(lk + 1 + 2 * K + k, s + 2, cexp(w));
-                }
-        }
-    }
+        if (p.slot_theta[k] >= 0) put(p.slot_theta[k], rg.site0 + static_cast<int64_t>(k), coef_const(1.0));
+    stages::visit_gpmap<T>(m.gp, [&](auto st) { decltype(st)::flush_entries(decltype(st)::src(m), rg.gp0, put); });
+    if (!cot)
+        stages::visit_measurement<T>(m.meas.kind, [&](auto st) { decltype(st)::flush_entries(m.meas, rg.meas0, put); });
     const int64_t P = m.n_params;
     std::stable_sort(es.begin(), es.end(), [](const Entry& a, const Entry& b) { return a.j < b.j; });
     ptr.assign(static_cast<size_t>(P + 1), 0);
@@ -220,32 +136,17 @@ Image<T>::Image(const Model& m, const Plan<T>& p) : m_(&m), p_(&p) {
     sizes_.S = sv.S;
     sizes_.NR = sv.n_resid;
     sizes_.K = m.n_states();
-    int32_t GA;
-    if (m.gp == GPKind::Network) {
-        sizes_.G = stages::NetStage<T>::scratch(p.net);
-        GA = stages::NetStage<T>::acc_size(p.net);
-    } else {
-        sizes_.G = stages::KinStage<T>::scratch(p.kin);
-        GA = stages::KinStage<T>::acc_size(p.kin);
-    }
-    int32_t MA = 0;
-    switch (m.meas.kind) {
-        case MeasKind::SortSeq:
-            sizes_.M_meas = stages::MpaStage<T>::scratch(p.mpa);
-            sizes_.NT_meas = stages::MpaStage<T>::n_targets(p.mpa);
-            MA = stages::MpaStage<T>::acc_size(p.mpa);
-            break;
-        case MeasKind::GE:
-            sizes_.M_meas = stages::GeStage<T>::scratch(p.ge);
-            sizes_.NT_meas = stages::GeStage<T>::n_targets(p.ge);
-            MA = stages::GeStage<T>::acc_size(p.ge);
-            break;
-        case MeasKind::Counts:
-            sizes_.M_meas = stages::CountsStage<T>::scratch(p.cnt);
-            sizes_.NT_meas = stages::CountsStage<T>::n_targets(p.cnt);
-            MA = stages::CountsStage<T>::acc_size(p.cnt);
-            break;
-    }
+    const int32_t GA = stages::visit_gpmap<T>(m.gp, [&](auto st) {
+        using S = decltype(st);
+        sizes_.G = S::scratch(S::view(p));
+        return S::acc_size(S::view(p));
+    });
+    const int32_t MA = stages::visit_measurement<T>(m.meas.kind, [&](auto st) {
+        using S = decltype(st);
+        sizes_.M_meas = S::scratch(S::view(p));
+        sizes_.NT_meas = S::n_targets(S::view(p));
+        return S::acc_size(S::view(p));
+    });
     scatter_ = !sv.small || (sv.n_ptabs > 0 && !sv.pair_small);
     for (int c = 0; c < 2; ++c) {
         RegionLayout& rg = c ? reg_cot_ : reg_meas_;
@@ -276,12 +177,9 @@ Image<T>::Image(const Model& m, const Plan<T>& p) : m_(&m), p_(&p) {
     add(p.row_theta);
     add(p.ptab_theta);
     add(m.sites.sites);
-    off_B_ = add(p.net_B);
-    off_alpha_ = add(p.net_alpha);
     add(p.net_a_coef);
-    off_kappa_ = add(p.kin_kappa);
-    off_occ_ = add(p.kin_occ);
     add(p.kin_e_coef);
+    off_gp_ = add(p.gp_buf);
     off_meas_ = add(p.meas_buf);
     if (m.gp == GPKind::Network) {
         const Network& nw = m.net;
@@ -327,9 +225,7 @@ int64_t Image<T>::n_items() const {
     r.meas = m_->meas;
     r.n_tab = static_cast<int64_t>(tab_src_.size());
     r.n_ptab = static_cast<int64_t>(ptab_src_.size());
-    r.nn = m_->gp == GPKind::Network ? m_->net.n_nodes() : 0;
-    r.ks = m_->gp == GPKind::Kinetic ? m_->kin.n_states : 0;
-    r.E = m_->gp == GPKind::Kinetic ? m_->kin.n_edges() : 0;
+    stages::visit_gpmap<T>(m_->gp, [&](auto st) { decltype(st)::of(r.src) = decltype(st)::src(*m_); });
     r.n_coef = static_cast<int32_t>(coef_expr_.size());
     return r.n_items();
 }
@@ -341,13 +237,7 @@ void Image<T>::fill(unsigned char* dst, uintptr_t base) const {
     std::memset(dst, 0, total_);
     for (const Item& it : items_)
         if (it.src && it.bytes) std::memcpy(dst + it.off, it.src, it.bytes);
-    DevViews<T> v;
-    v.sites = p.sites;
-    v.net = p.net;
-    v.kin = p.kin;
-    v.mpa = p.mpa;
-    v.ge = p.ge;
-    v.cnt = p.cnt;
+    DevViews<T> v = p;  // the plan's views, re-pointed into the image below
     SitesView<T>& s = v.sites;
     s.site = rebase(s.site, base);
     s.row0 = rebase(s.row0, base);
@@ -364,40 +254,29 @@ void Image<T>::fill(unsigned char* dst, uintptr_t base) const {
     n.a_ptr = rebase(n.a_ptr, base);
     n.a_site = rebase(n.a_site, base);
     n.a_coef = rebase(n.a_coef, base);
-    n.B = rebase(n.B, base);
-    n.alpha = rebase(n.alpha, base);
     n.state = rebase(n.state, base);
     KinView<T>& k = v.kin;
     k.src = rebase(k.src, base);
     k.dst = rebase(k.dst, base);
-    k.kappa = rebase(k.kappa, base);
     k.e_ptr = rebase(k.e_ptr, base);
     k.e_site = rebase(k.e_site, base);
     k.e_coef = rebase(k.e_coef, base);
-    k.occ = rebase(k.occ, base);
     k.flux = rebase(k.flux, base);
-    MpaView<T>& a = v.mpa;
-    a.a = rebase(a.a, base);
-    a.cs = rebase(a.cs, base);
-    a.ds = rebase(a.ds, base);
-    a.b = rebase(a.b, base);
-    a.bc = rebase(a.bc, base);
-    GeView<T>& g = v.ge;
-    g.cs = rebase(g.cs, base);
-    g.ds = rebase(g.ds, base);
-    g.b = rebase(g.b, base);
-    g.bc = rebase(g.bc, base);
-    g.eta = rebase(g.eta, base);
-    CountsView<T>& c = v.cnt;
-    c.log_depth = rebase(c.log_depth, base);
-    c.inv_disp = rebase(c.inv_disp, base);
-    c.nb_irr = rebase(c.nb_irr, base);
-    c.nb_logr = rebase(c.nb_logr, base);
-    c.nb_c0 = rebase(c.nb_c0, base);
-    c.nb_c1 = rebase(c.nb_c1, base);
-    c.w = rebase(c.w, base);
-    c.c = rebase(c.c, base);
-    c.d = rebase(c.d, base);
+    // the stages' packed parameters: their views onto the image's buffers
+    const T* gp_buf = reinterpret_cast<const T*>(base + off_gp_);
+    const T* meas_buf = reinterpret_cast<const T*>(base + off_meas_);
+    GpSrcs src;
+    stages::visit_gpmap<T>(m.gp, [&](auto st) {
+        using S = decltype(st);
+        typename S::Src& sr = S::of(src);
+        sr = S::src(m);
+        rebase_src(sr, base);
+        S::bind(sr, gp_buf, S::of(v));
+    });
+    stages::visit_measurement<T>(m.meas.kind, [&](auto st) {
+        using S = decltype(st);
+        S::bind(m.meas, meas_buf, S::of(v));
+    });
     std::memcpy(dst + views_offset(), &v, sizeof v);
 
     Recipe<T> r;
@@ -409,35 +288,11 @@ void Image<T>::fill(unsigned char* dst, uintptr_t base) const {
     r.tab_src = rebase(tab_src_.empty() ? nullptr : tab_src_.data(), base);
     r.ptab_src = rebase(ptab_src_.empty() ? nullptr : ptab_src_.data(), base);
     const auto data_of = [](const auto& vec) { return vec.empty() ? nullptr : vec.data(); };
-    if (m.gp == GPKind::Network) {
-        const Network& nw = m.net;
-        r.nn = nw.n_nodes();
-        r.b_const = rebase(data_of(nw.b_const), base);
-        r.b_ptr = rebase(data_of(nw.b_ptr), base);
-        r.b_param = rebase(data_of(nw.b_param), base);
-        r.b_coef = rebase(data_of(nw.b_coef), base);
-        r.act_const = rebase(data_of(nw.act_const), base);
-        r.act_param = rebase(data_of(nw.act_param), base);
-        r.tsat_param = nw.tsat_param;
-        r.tsat_const = nw.tsat_const;
-    } else {
-        const KineticNet& kn = m.kin;
-        r.ks = kn.n_states;
-        r.E = kn.n_edges();
-        r.kappa_param = rebase(data_of(kn.edge_kappa_param), base);
-        r.kappa_const = rebase(data_of(kn.edge_kappa_const), base);
-        r.occ_const = rebase(data_of(kn.occ_const), base);
-        r.occ_param = rebase(data_of(kn.occ_param), base);
-        r.tsat_param = kn.tsat_param;
-        r.tsat_const = kn.tsat_const;
-    }
+    r.src = src;
     r.th = reinterpret_cast<T*>(base + off_th_);
     r.tab = reinterpret_cast<T*>(base + off_tab_);
     r.ptab = reinterpret_cast<T*>(base + off_ptab_);
-    r.net_B = reinterpret_cast<T*>(base + off_B_);
-    r.net_alpha = reinterpret_cast<T*>(base + off_alpha_);
-    r.kin_kappa = reinterpret_cast<T*>(base + off_kappa_);
-    r.kin_occ = reinterpret_cast<T*>(base + off_occ_);
+    r.gp_buf = reinterpret_cast<T*>(base + off_gp_);
     r.meas_buf = reinterpret_cast<T*>(base + off_meas_);
     r.views = reinterpret_cast<DevViews<T>*>(base + views_offset());
     r.n_coef = static_cast<int32_t>(coef_expr_.size());
@@ -505,15 +360,9 @@ std::string check_t(const Model& m, const double* theta0, const double* theta1) 
     if (!(e = compare("site_tab", r.tab, p1.site_tab)).empty()) return e;
     if (!(e = compare("site_ptab", r.ptab, p1.site_ptab)).empty()) return e;
     if (!(e = compare("meas_buf", r.meas_buf, p1.meas_buf)).empty()) return e;
-    if (m.gp == GPKind::Network) {
-        if (!(e = compare("net_B", r.net_B, p1.net_B)).empty()) return e;
-        if (!(e = compare("net_alpha", r.net_alpha, p1.net_alpha)).empty()) return e;
-        if (!(e = compare1("net.tsat", v.net.tsat, p1.net.tsat)).empty()) return e;
-    } else {
-        if (!(e = compare("kin_kappa", r.kin_kappa, p1.kin_kappa)).empty()) return e;
-        if (!(e = compare("kin_occ", r.kin_occ, p1.kin_occ)).empty()) return e;
-        if (!(e = compare1("kin.tsat", v.kin.tsat, p1.kin.tsat)).empty()) return e;
-    }
+    if (!(e = compare("gp_buf", r.gp_buf, p1.gp_buf)).empty()) return e;
+    if (!(e = compare1("net.tsat", v.net.tsat, p1.net.tsat)).empty()) return e;
+    if (!(e = compare1("kin.tsat", v.kin.tsat, p1.kin.tsat)).empty()) return e;
     const GeView<T>& g = v.ge;
     const GeView<T>& g1 = p1.ge;
     if (m.meas.kind == MeasKind::GE) {
@@ -554,25 +403,15 @@ std::string check_t(const Model& m, const double* theta0, const double* theta1) 
         if (rg.scatter0 >= 0)
             for (int64_t j = 0; j < P; ++j) want[static_cast<size_t>(j)] = S[static_cast<size_t>(rg.scatter0 + j)];
         stages::SiteStage<T>::flush(p1, S.data() + rg.site0, want.data());
-        if (m.gp == GPKind::Network)
-            stages::NetStage<T>::flush(m, theta1, S.data() + rg.gp0, want.data());
-        else
-            stages::KinStage<T>::flush(m, theta1, S.data() + rg.gp0, want.data());
-        if (!cot) {
-            if (m.meas.kind == MeasKind::SortSeq)
-                stages::MpaStage<T>::flush(m, theta1, S.data() + rg.meas0, want.data());
-            else if (m.meas.kind == MeasKind::GE)
-                stages::GeStage<T>::flush(m, theta1, S.data() + rg.meas0, want.data());
-            else
-                stages::CountsStage<T>::flush(m, theta1, S.data() + rg.meas0, want.data());
-        }
+        stages::apply_flush(p1.flush_gp, S.data() + rg.gp0, want.data());
+        if (!cot) stages::apply_flush(p1.flush_meas, S.data() + rg.meas0, want.data());
         double scale = 1.0;
         for (double w : want) scale = std::max(scale, std::fabs(w));
         for (int64_t j = 0; j < P; ++j) {
             const double got = flush_grad(f, r.coef, S.data(), j);
             if (!(std::fabs(got - want[static_cast<size_t>(j)]) <= 1e-13 * scale))
                 return std::string(cot ? "cotangent" : "measurement") + " flush: grad[" + std::to_string(j) +
-                       "] = " + std::to_string(got) + ", the stages give " +
+                       "] = " + std::to_string(got) + ", the CPU plan gives " +
                        std::to_string(want[static_cast<size_t>(j)]);
         }
     }

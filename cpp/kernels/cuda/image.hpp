@@ -56,6 +56,8 @@ class Image {
     size_t reserve(size_t bytes, size_t align);
     template <class X>
     X* rebase(const X* host, uintptr_t base) const;
+    void rebase_src(NetSrc& s, uintptr_t base) const;
+    void rebase_src(KinSrc& s, uintptr_t base) const;
     void build_flush(bool cot, std::vector<int32_t>& ptr, std::vector<int32_t>& slot, std::vector<int32_t>& cf);
     int32_t coef_id(const CoefExpr& e);
 
@@ -68,8 +70,7 @@ class Image {
     std::vector<CoefExpr> coef_expr_;
     std::vector<double> coef_;
     std::vector<int32_t> fm_ptr_, fm_slot_, fm_cf_, fc_ptr_, fc_slot_, fc_cf_;
-    size_t off_th_ = 0, off_tab_ = 0, off_ptab_ = 0, off_B_ = 0, off_alpha_ = 0, off_kappa_ = 0, off_occ_ = 0,
-           off_meas_ = 0, off_coef_ = 0;
+    size_t off_th_ = 0, off_tab_ = 0, off_ptab_ = 0, off_gp_ = 0, off_meas_ = 0, off_coef_ = 0;
     RegionLayout reg_meas_, reg_cot_;
     RowSizes sizes_;
     bool scatter_ = false;
@@ -79,7 +80,7 @@ extern template class Image<float>;
 extern template class Image<double>;
 
 // Checks on the host that an image built from theta0 and refreshed to theta1 holds what
-// Plan<T>(m, theta1) holds, and that its flush maps agree with the stages' flush functions.
+// Plan<T>(m, theta1) holds, and that its flush maps agree with the CPU plan's.
 // Returns "" when it does, else a description of the first difference.
 std::string image_selfcheck(const Model& m, const double* theta0, const double* theta1, Precision prec);
 

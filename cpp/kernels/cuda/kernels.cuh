@@ -143,26 +143,6 @@ __device__ __forceinline__ const DevViews<T>& load_views(const DevViews<T>* src,
     return *reinterpret_cast<const DevViews<T>*>(raw);
 }
 
-template <class T, class GP>
-__device__ __forceinline__ const typename GP::View& gp_view(const DevViews<T>& v) {
-    if constexpr (std::is_same<GP, stages::NetStage<T>>::value)
-        return v.net;
-    else
-        return v.kin;
-}
-
-template <class T, class MS>
-__device__ __forceinline__ typename MS::View ms_view(const DevViews<T>& v) {
-    if constexpr (std::is_same<MS, stages::MpaStage<T>>::value)
-        return v.mpa;
-    else if constexpr (std::is_same<MS, stages::GeStage<T>>::value)
-        return v.ge;
-    else if constexpr (std::is_same<MS, stages::CountsStage<T>>::value)
-        return v.cnt;
-    else
-        return typename MS::View{};
-}
-
 // Codes of one row into ct [L] (int32); codes outside the alphabet are replaced by 0 and
 // reported (never a table lookup outside the tables).
 __device__ __forceinline__ unsigned load_codes(const uint8_t* x, int32_t L, int32_t A, int32_t* ct) {
@@ -202,8 +182,8 @@ __global__ void __launch_bounds__(kBlock) loss_kernel(const LossArgs<T> a) {
     T* gs = dG + a.o_gs;
     T* ms = dG + a.o_ms;
     T* y = dG + a.o_y;
-    const auto& gv = gp_view<T, GP>(V);
-    const typename MS::View mv = ms_view<T, MS>(V);
+    const auto& gv = GP::view(V);
+    const typename MS::View mv = MS::view(V);
     double* scat = GRAD && a.reg.scatter0 >= 0 ? region + a.reg.scatter0 : nullptr;
     WarpAcc sacc{region, a.reg.site0, lane, false, scat};
     WarpAcc gacc{region, a.reg.gp0, lane, false, scat};
@@ -279,7 +259,7 @@ __global__ void __launch_bounds__(kBlock) phi_kernel(const PhiArgs<T> a) {
     T* res = dG + a.o_res;
     T* gs = dG + a.o_gs;
     T* lp = dG + a.o_lp;
-    const auto& gv = gp_view<T, GP>(V);
+    const auto& gv = GP::view(V);
     unsigned bad = 0;
     for (int64_t pos = tid; pos < a.b; pos += nth) {
         const int64_t row = a.rows ? a.rows[pos] : pos;
@@ -333,12 +313,11 @@ __global__ void adam_kernel(int64_t P, double* theta, const double* grad, double
                             const uint8_t* mask, double reads, double b1, double one_b1, double b2, double one_b2,
                             double lr_t, double eps, DevResult* res);
 
-// The launches of one (T, G-P map): measurement ms (0 sort-seq, 1 GE, 2 counts,
-// kCotangentMeas the cotangent of phi_vjp; any other code throws), with or without the
-// gradient. Defined in loss_<T>_<gp>.cu.
-constexpr int kCotangentMeas = 3;
+// The launches of one (T, G-P map): the loss of measurement `kind` (or, with cot, the
+// cotangent of phi_vjp), with or without the gradient. Defined in loss_<T>_<gp>.cu.
 template <class T, class GP>
-void launch_loss(int ms, bool grad, const LossArgs<T>& a, int warps_per_block, size_t smem, cudaStream_t s);
+void launch_loss(MeasKind kind, bool cot, bool grad, const LossArgs<T>& a, int warps_per_block, size_t smem,
+                 cudaStream_t s);
 template <class T, class GP>
 void launch_phi(const PhiArgs<T>& a, int64_t threads, cudaStream_t s);
 

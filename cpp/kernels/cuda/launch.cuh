@@ -1,8 +1,6 @@
 // The launch functions of one (compute type, G-P map): included by the four loss_*.cu
 // files, so that nvcc compiles the kernel instantiations in parallel.
 #pragma once
-#include <string>
-
 #include "cisreg/error.hpp"
 #include "kernels/cuda/kernels.cuh"
 #include "kernels/cuda/util.cuh"
@@ -20,25 +18,19 @@ void launch_one(const LossArgs<T>& a, dim3 grid, dim3 block, size_t smem, cudaSt
 }
 
 template <class T, class GP>
-void launch_loss(int ms, bool grad, const LossArgs<T>& a, int warps_per_block, size_t smem, cudaStream_t s) {
+void launch_loss(MeasKind kind, bool cot, bool grad, const LossArgs<T>& a, int warps_per_block, size_t smem,
+                 cudaStream_t s) {
     if (a.n_warps <= 0) return;
     const int64_t blocks = (a.n_warps + warps_per_block - 1) / warps_per_block;
     const dim3 grid(static_cast<unsigned>(blocks)), block(static_cast<unsigned>(32 * warps_per_block));
-    switch (ms) {
-        case 0:
-            return grad ? launch_one<T, GP, stages::MpaStage<T>, true>(a, grid, block, smem, s)
-                        : launch_one<T, GP, stages::MpaStage<T>, false>(a, grid, block, smem, s);
-        case 1:
-            return grad ? launch_one<T, GP, stages::GeStage<T>, true>(a, grid, block, smem, s)
-                        : launch_one<T, GP, stages::GeStage<T>, false>(a, grid, block, smem, s);
-        case 2:
-            return grad ? launch_one<T, GP, stages::CountsStage<T>, true>(a, grid, block, smem, s)
-                        : launch_one<T, GP, stages::CountsStage<T>, false>(a, grid, block, smem, s);
-        case kCotangentMeas:
-            return launch_one<T, GP, stages::CotangentStage<T>, true>(a, grid, block, smem, s);
-        default:
-            throw InputError("CUDA: no loss kernel for measurement code " + std::to_string(ms));
-    }
+    if (cot) return launch_one<T, GP, stages::CotangentStage<T>, true>(a, grid, block, smem, s);
+    stages::visit_measurement<T>(kind, [&](auto st) {
+        using MS = decltype(st);
+        if (grad)
+            launch_one<T, GP, MS, true>(a, grid, block, smem, s);
+        else
+            launch_one<T, GP, MS, false>(a, grid, block, smem, s);
+    });
 }
 
 template <class T, class GP>
@@ -51,8 +43,8 @@ void launch_phi(const PhiArgs<T>& a, int64_t threads, cudaStream_t s) {
 
 }  // namespace cisreg::cuda
 
-#define CISREG_CUDA_LAUNCHERS(T, GP)                                                            \
-    namespace cisreg::cuda {                                                                    \
-    template void launch_loss<T, GP>(int, bool, const LossArgs<T>&, int, size_t, cudaStream_t); \
-    template void launch_phi<T, GP>(const PhiArgs<T>&, int64_t, cudaStream_t);                  \
+#define CISREG_CUDA_LAUNCHERS(T, GP)                                                                       \
+    namespace cisreg::cuda {                                                                               \
+    template void launch_loss<T, GP>(MeasKind, bool, bool, const LossArgs<T>&, int, size_t, cudaStream_t); \
+    template void launch_phi<T, GP>(const PhiArgs<T>&, int64_t, cudaStream_t);                             \
     }
