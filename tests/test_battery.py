@@ -479,7 +479,7 @@ SPEC_CASES = [
          spec_file(spec_with(lambda d: [s.pop("activity", None) for s in d["thermodynamic"]["states"]])),
          r"key 'thermodynamic\.states': no state has a non-zero activity", ModelFileError),
     Case("unknown_measurement_type", "spec", spec_file(spec_with(_setitem("measurement.type", "poisson"))),
-         r"key 'measurement\.type': must be 'sortseq', 'ge' or 'counts', got 'poisson'", ModelFileError),
+         r"key 'measurement\.type': must be 'sortseq', 'ge', 'counts' or 'rounds', got 'poisson'", ModelFileError),
     Case("both_gpmaps", "spec", spec_file(spec_with(_setitem("kinetic", KSPEC["kinetic"]))),
          r"key 'thermodynamic': exactly one of 'thermodynamic' or 'kinetic'", ModelFileError),
     Case("unknown_alphabet", "spec", spec_file(spec_with(_setitem("alphabet", "ACGA"))),

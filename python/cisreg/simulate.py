@@ -10,7 +10,8 @@ care about before running the experiment, or to test a fitting setup::
 :func:`sortseq` sorts cells into fluorescence bins, :func:`continuous` adds Gaussian
 noise to phi, and :func:`counts` draws MPRA barcode counts (DNA / RNA reads per barcode
 and replicate) from a model with a ``"counts"`` measurement, using that measurement's own
-depths, link and noise model, so a fit of the same model file recovers the truth.
+depths, link and noise model, so a fit of the same model file recovers the truth;
+:func:`rounds` draws the read counts of selection rounds (SELEX, display) the same way.
 """
 
 from __future__ import annotations
@@ -151,9 +152,12 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
         Kind ``"table"``, with the measurement's input and output columns (at most ``n``
         variants: repeated draws of a sequence are pooled).
     """
-    from .models.measurement import Counts
+    from .models.measurement import Counts, Rounds
 
     meas = model.spec.measurement
+    if isinstance(meas, Rounds):
+        raise InputError("simulate.counts draws MPRA input / output pairs; use simulate.rounds for a model with a "
+                         "'rounds' measurement")
     if not isinstance(meas, Counts):
         raise InputError(f"simulate.counts needs a model with a 'counts' measurement, not {meas.kind!r}")
     if n < 2:
@@ -176,7 +180,7 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
     phi = model.x_to_phi(ucodes)
     # log of the expected output per input read at the replicates' mean depth: log g + mean(c)
     yhat = meas.yhat(model, phi)
-    depth = np.asarray(model.layout.view(model.theta, "counts.log_depth"), dtype=np.float64)
+    depth = np.asarray(model.layout.view(model.theta, meas.prefix + "log_depth"), dtype=np.float64)
     rate = np.exp(yhat[:, None] + (depth - depth.mean())[None, :])  # [variants, R]: e^{c_r} g(phi)
     variant = np.repeat(np.arange(nv), nb)
     B = len(variant)
@@ -191,7 +195,7 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
         rows_in = np.stack([np.bincount(variant, weights=dna[:, r], minlength=nv) for r in range(R)], axis=1)
         rows_rate = rate
     if meas.noise == "negbin":
-        rd = np.exp(-np.asarray(model.layout.view(model.theta, "counts.log_dispersion"), dtype=np.float64))
+        rd = np.exp(-np.asarray(model.layout.view(model.theta, meas.prefix + "log_dispersion"), dtype=np.float64))
         mu = (rows_in + pc) * rows_rate
         rna = rng.poisson(rng.gamma(shape=np.broadcast_to(rd, mu.shape), scale=mu / rd[None, :]))
     else:
@@ -220,6 +224,50 @@ def counts(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = N
     for c in meas.input + meas.output:
         df[c] = df[c].astype(np.int64)
     return _frame_to_dataset(df, model.alphabet, aggregate=not per_barcode)
+
+
+def rounds(model: Model, *, n: int, rng: np.random.Generator, wt: str | None = None, mutation_rate: float = 0.1,
+           reads_per_variant: float = 50.0, library_sd: float = 0.5,
+           split: tuple[float, float, float] = (0.6, 0.2, 0.2)) -> Dataset:
+    """Selection rounds drawn from ``model``'s ``"rounds"`` measurement.
+
+    Round 0 (the library before selection) has ``Poisson(reads_per_variant * abundance)``
+    reads per variant, the abundance ``exp(N(0, library_sd^2))``; round r's reads are Poisson
+    or negative binomial (the model's noise and per-round dispersion) with mean
+    ``(c_{r-1} + pseudocount) * exp(depth_r) * g(phi)``: exactly the likelihood the model
+    fits, with its parameters ``rounds.log_depth``, the link g and, for ``"negbin"``,
+    ``rounds.log_dispersion``. A sequence drawn twice is one variant.
+
+    Returns
+    -------
+    Dataset
+        Kind ``"table"``, with one count column per round (the names of the measurement's
+        ``columns``).
+    """
+    from .models.measurement import Rounds
+
+    meas = model.spec.measurement
+    if not isinstance(meas, Rounds):
+        raise InputError(f"simulate.rounds needs a model with a 'rounds' measurement, not {meas.kind!r}")
+    if n < 2:
+        raise InputError(f"n must be at least 2, got {n}")
+    if reads_per_variant <= 0 or library_sd < 0:
+        raise InputError("reads_per_variant must be > 0 and library_sd >= 0")
+    codes = (mutagenised_library(wt, n, mutation_rate, rng, model.alphabet) if wt is not None
+             else random_library(model.spec.length, n, rng, model.alphabet))
+    x = _decode(codes, model.alphabet)
+    _, first = np.unique(x, return_index=True)
+    keep = np.sort(first)  # variants in order of first draw
+    codes, x = codes[keep], x[keep]
+    nv = len(keep)
+    abundance = np.exp(rng.normal(0.0, library_sd, size=nv)) if library_sd > 0 else np.ones(nv)
+    c0 = rng.poisson(reads_per_variant * abundance).astype(np.float64)
+    later = meas.draw(model, model.x_to_phi(codes), c0, rng)
+    cols = {meas.columns[0]: c0, **{c: later[:, r] for r, c in enumerate(meas.columns[1:])}}
+    df = pd.DataFrame({"x": x, **cols, "set": _split(nv, rng, split)})
+    for c in meas.columns:
+        df[c] = df[c].astype(np.int64)
+    return _frame_to_dataset(df, model.alphabet)
 
 
 def _decode(codes: np.ndarray, alphabet: str) -> np.ndarray:

@@ -24,7 +24,8 @@ from .params import ParamLayout
 if TYPE_CHECKING:
     from ..data.dataset import Dataset
 
-__all__ = ["GE", "MEASUREMENTS", "Counts", "MeasurementProcess", "SortSeq", "data_columns", "parse_measurement"]
+__all__ = ["GE", "MEASUREMENTS", "Counts", "MeasurementProcess", "Rounds", "SortSeq", "data_columns",
+           "parse_measurement"]
 
 
 def _err(key: str, msg: str, source: str | None) -> ModelFileError:
@@ -108,6 +109,10 @@ class MeasurementProcess:
     @property
     def unit(self) -> str:
         """What the per-split NLL is normalised by, for the report's key names."""
+        raise NotImplementedError
+
+    def figure(self, model: Any, phi: np.ndarray, targets: np.ndarray, *, label: str, n_groups: int) -> Any:
+        """phi against this measurement (:func:`cisreg.plot.phi_vs_measurement` draws it)."""
         raise NotImplementedError
 
 
@@ -219,6 +224,16 @@ class SortSeq(MeasurementProcess):
         ybar = (targets @ np.arange(targets.shape[1])) / np.maximum(targets.sum(axis=1), 1)
         m["phi_vs_mean_bin_r"] = _pearson(phi, ybar)
         return m
+
+    def figure(self, model: Any, phi: np.ndarray, targets: np.ndarray, *, label: str, n_groups: int) -> Any:
+        from ..plot import _base, curves
+
+        fig = _base.new_figure(11.0, 4.2)
+        curves.sortseq_panels(fig, model, phi, targets, n_groups)
+        r = curves.pearson(phi, (targets @ np.arange(targets.shape[1])) / np.maximum(targets.sum(axis=1), 1))
+        fig.suptitle(f"φ against the sort-seq bins, {label} ({len(phi):,} sequences, {int(targets.sum()):,} reads; "
+                     f"Pearson r of φ with the mean bin {r:+.2f})", fontsize=10)
+        return fig
 
 
 @dataclass(frozen=True)
@@ -333,6 +348,16 @@ class GE(MeasurementProcess):
                                                  "I_pred assumes a continuous y and is unreliable here")
         return m
 
+    def figure(self, model: Any, phi: np.ndarray, targets: np.ndarray, *, label: str, n_groups: int) -> Any:
+        from ..plot import _base, curves
+
+        y = targets[:, 0]
+        r2 = curves.r2(self.yhat(model, phi), y)
+        fig = _base.new_figure(6.5, 4.6)
+        curves.continuous_panel(fig, model, phi, y, "y (measurement)", "model: g(φ)", n_groups,
+                                f"y against φ, {label}; R² of g(φ) = {r2:.3f}")
+        return fig
+
 
 def _column_names(v: Any, key: str, source: str | None) -> tuple[str, ...]:
     if isinstance(v, str):
@@ -409,7 +434,7 @@ class Counts(MeasurementProcess):
 
     @classmethod
     def parse(cls, d: dict[str, Any], source: str | None) -> Counts:
-        _keys(d, {"type", "input", "output", "noise", "link", "hidden", "pseudocount"}, {"input", "output"}, source)
+        _keys(d, {"type", "input", "output", *cls.OPTIONS}, {"input", "output"}, source)
         inp = _column_names(d["input"], "measurement.input", source)
         out = _column_names(d["output"], "measurement.output", source)
         if len(inp) != len(out):
@@ -417,6 +442,13 @@ class Counts(MeasurementProcess):
                                              "and one output column per replicate", source)
         if set(inp) & set(out):
             raise _err("measurement.output", "a column cannot be both input and output", source)
+        return cls(inp, out, *cls._options(d, source))
+
+    #: Keys of the noise model and the link, shared with :class:`Rounds`.
+    OPTIONS: ClassVar[tuple[str, ...]] = ("noise", "link", "hidden", "pseudocount")
+
+    @classmethod
+    def _options(cls, d: dict[str, Any], source: str | None) -> tuple[str, str, int, float]:
         noise = d.get("noise", "poisson")
         if noise not in cls.NOISES:
             raise _err("measurement.noise", f"must be one of {', '.join(map(repr, cls.NOISES))}, got {noise!r}",
@@ -427,14 +459,16 @@ class Counts(MeasurementProcess):
         pc = d.get("pseudocount", 0.5)
         if isinstance(pc, bool) or not isinstance(pc, (int, float)) or not (0 <= pc < 1e6):
             raise _err("measurement.pseudocount", f"must be a number >= 0, got {pc!r}", source)
-        return cls(inp, out, noise, link, _int(d.get("hidden", 5), "measurement.hidden", 1, 10_000, source), float(pc))
+        return noise, link, _int(d.get("hidden", 5), "measurement.hidden", 1, 10_000, source), float(pc)
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"type": "counts", "input": list(self.input), "output": list(self.output),
-                             "noise": self.noise, "link": self.link, "pseudocount": self.pseudocount}
+    def _option_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"noise": self.noise, "link": self.link, "pseudocount": self.pseudocount}
         if self.link == "sigmoid":
             d["hidden"] = self.hidden
         return d
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "counts", "input": list(self.input), "output": list(self.output), **self._option_dict()}
 
     @property
     def replicates(self) -> int:
@@ -442,16 +476,16 @@ class Counts(MeasurementProcess):
 
     def add_params(self, layout: ParamLayout) -> int:
         R, K = self.replicates, self.hidden
-        a = layout.add("counts.log_depth", (R,), "measurement")
+        a = layout.add(self.prefix + "log_depth", (R,), "measurement")
         if self.noise == "negbin":
-            layout.add("counts.log_dispersion", (R,), "measurement")
+            layout.add(self.prefix + "log_dispersion", (R,), "measurement")
         if self.link == "loglinear":
-            layout.add("counts.log_slope", (), "measurement")
+            layout.add(self.prefix + "log_slope", (), "measurement")
         else:
-            layout.add("counts.log_base", (), "measurement")
-            layout.add("counts.log_w", (K,), "measurement")
-            layout.add("counts.log_c", (K,), "measurement")
-            layout.add("counts.d", (K,), "measurement")
+            layout.add(self.prefix + "log_base", (), "measurement")
+            layout.add(self.prefix + "log_w", (K,), "measurement")
+            layout.add(self.prefix + "log_c", (K,), "measurement")
+            layout.add(self.prefix + "d", (K,), "measurement")
         return a.offset
 
     def core(self, offset: int) -> _core.Measurement:
@@ -496,18 +530,18 @@ class Counts(MeasurementProcess):
             depth = np.log((tot_out + 0.5) / tot_in)
         else:
             depth = np.zeros(R)
-        layout.view(theta, "counts.log_depth")[...] = depth - 0.5
+        layout.view(theta, self.prefix + "log_depth")[...] = depth - 0.5
         if self.noise == "negbin":
             # start near Poisson: a large starting dispersion lets the noise absorb the
             # signal early and the fit settles on a wrong mechanism (tests/test_counts_fit.py)
-            layout.view(theta, "counts.log_dispersion")[...] = np.log(0.01)
+            layout.view(theta, self.prefix + "log_dispersion")[...] = np.log(0.01)
         if self.link == "loglinear":
-            layout.view(theta, "counts.log_slope")[...] = np.log(1.0 / t_sat)
+            layout.view(theta, self.prefix + "log_slope")[...] = np.log(1.0 / t_sat)
         else:
-            layout.view(theta, "counts.log_base")[...] = np.log(0.2)
-            layout.view(theta, "counts.log_w")[...] = np.log(rng.uniform(0.5, 1.5, K) / K)
-            layout.view(theta, "counts.log_c")[...] = np.log(rng.uniform(1.0, 4.0, K) / t_sat)
-            layout.view(theta, "counts.d")[...] = rng.uniform(-2.0, 0.0, K)
+            layout.view(theta, self.prefix + "log_base")[...] = np.log(0.2)
+            layout.view(theta, self.prefix + "log_w")[...] = np.log(rng.uniform(0.5, 1.5, K) / K)
+            layout.view(theta, self.prefix + "log_c")[...] = np.log(rng.uniform(1.0, 4.0, K) / t_sat)
+            layout.view(theta, self.prefix + "d")[...] = rng.uniform(-2.0, 0.0, K)
 
     def score(self, targets: np.ndarray) -> np.ndarray:
         R = self.replicates
@@ -526,7 +560,7 @@ class Counts(MeasurementProcess):
     def observed_log_ratio(self, model: Any, targets: np.ndarray) -> np.ndarray:
         """log of the output reads per depth-weighted input read, on yhat's scale."""
         R = self.replicates
-        depth = model.layout.view(model.theta, "counts.log_depth")
+        depth = model.layout.view(model.theta, self.prefix + "log_depth")
         w = np.exp(depth - depth.mean())
         out: np.ndarray = np.log((targets[:, R:].sum(axis=1) + 0.5) /
                                  ((targets[:, :R] + self.pseudocount) * w[None, :]).sum(axis=1))
@@ -538,12 +572,12 @@ class Counts(MeasurementProcess):
 
         R = self.replicates
         inp, out = targets[:, :R] + self.pseudocount, targets[:, R:]
-        depth = model.layout.view(model.theta, "counts.log_depth")
+        depth = model.layout.view(model.theta, self.prefix + "log_depth")
         base = inp * np.exp(depth)[None, :]
         mu = base * (out.sum() / max(base.sum(), 1e-300))
         if self.noise == "poisson":
             return float((mu - xlogy(out, mu) + gammaln(out + 1)).sum())
-        rd = np.exp(-model.layout.view(model.theta, "counts.log_dispersion"))
+        rd = np.exp(-model.layout.view(model.theta, self.prefix + "log_dispersion"))
         return float(negbin_nll(out, mu, rd[None, :]).sum())
 
     def metrics(self, model: Any, phi: np.ndarray, targets: np.ndarray, nll: float, nll_rows: np.ndarray,
@@ -562,9 +596,77 @@ class Counts(MeasurementProcess):
         m["phi_vs_log_ratio_r"] = _pearson(phi, obs)
         return m
 
+    #: What the observed ratio of the figure is, in words.
+    RATIO: ClassVar[str] = "log(output / depth-weighted input reads)"
+
+    def figure(self, model: Any, phi: np.ndarray, targets: np.ndarray, *, label: str, n_groups: int) -> Any:
+        from ..plot import _base, curves
+
+        obs = self.observed_log_ratio(model, targets)
+        r2 = curves.r2(self.yhat(model, phi), obs)
+        fig = _base.new_figure(6.5, 4.6)
+        curves.continuous_panel(fig, model, phi, obs, self.RATIO,
+                                "model: yhat(φ), log expected output per input read", n_groups,
+                                f"observed log ratio against φ, {label}; R² = {r2:.3f}")
+        return fig
+
+
+@dataclass(frozen=True)
+class Rounds(Counts):
+    """Selection rounds (SELEX, phage or yeast display, growth selections): the read counts
+    of each variant in rounds 0..R, in the order of ``columns``. Round r given round r-1:
+
+        c_r ~ Poisson or NB(mean (c_{r-1} + pseudocount) exp(depth_r) g(phi)),
+
+    a learnable depth per round and one increasing g for every round (the same selection
+    each time: a variant enriched g(phi) per round is enriched g^r after r rounds), NB
+    dispersion learned per round. This is the likelihood of :class:`Counts` with round r-1
+    as the input of round r, so the kernels are the counts stage's; the parameters are
+    named ``rounds.*`` and the model file lists the rounds once::
+
+        {"type": "rounds", "columns": ["round0", "round1", "round2"], "noise": "negbin"}
+    """
+
+    kind: ClassVar[str] = "rounds"
+    prefix: ClassVar[str] = "rounds."
+    RATIO: ClassVar[str] = "log(reads of rounds 1..R / depth-weighted reads of the round before)"
+
+    @classmethod
+    def parse(cls, d: dict[str, Any], source: str | None) -> Rounds:
+        _keys(d, {"type", "columns", *cls.OPTIONS}, {"columns"}, source)
+        cols = _column_names(d["columns"], "measurement.columns", source)
+        if len(cols) < 2:
+            raise _err("measurement.columns", "names one column; list the count columns of round 0 (the library "
+                                              "before selection) and of at least one later round, in order", source)
+        return cls(cols[:-1], cols[1:], *cls._options(d, source))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "rounds", "columns": list(self.columns), **self._option_dict()}
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The count columns of rounds 0..R."""
+        return self.input + self.output[-1:]
+
+    def draw(self, model: Any, phi: np.ndarray, c0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Counts of rounds 1..R [N, R] drawn from this likelihood, given phi and round 0's counts."""
+        lay, th = model.layout, model.theta
+        depth = np.asarray(lay.view(th, self.prefix + "log_depth"), dtype=np.float64)
+        log_g = self.yhat(model, phi) - depth.mean()  # yhat: log g plus the mean depth
+        rd = (np.exp(-np.asarray(lay.view(th, self.prefix + "log_dispersion"), dtype=np.float64))
+              if self.noise == "negbin" else None)
+        prev = np.asarray(c0, dtype=np.float64)
+        out = np.empty((len(prev), self.replicates))
+        for r in range(self.replicates):
+            mu = (prev + self.pseudocount) * np.exp(depth[r] + log_g)
+            if rd is not None:
+                mu = rng.gamma(shape=rd[r], scale=mu / rd[r])
+            out[:, r] = prev = rng.poisson(mu).astype(np.float64)
+        return out
+
 
 #: Measurement processes by model-file ``"type"``.
-MEASUREMENTS: dict[str, type[MeasurementProcess]] = {c.kind: c for c in (SortSeq, GE, Counts)}
+MEASUREMENTS: dict[str, type[MeasurementProcess]] = {c.kind: c for c in (SortSeq, GE, Counts, Rounds)}
 
 
 def parse_measurement(m: Any, source: str | None) -> MeasurementProcess:

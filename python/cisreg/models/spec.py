@@ -261,7 +261,7 @@ def _short(v: Any) -> str:
 #: Parameter-block names and prefixes that user-chosen names (interaction energies,
 #: rate constants, activities) must not take.
 RESERVED = ("t_sat",)
-RESERVED_PREFIXES = ("E.", "eps.", "P.", "bias.", "act.", "kappa.", "mpa.", "ge.", "counts.")
+RESERVED_PREFIXES = ("E.", "eps.", "P.", "bias.", "act.", "kappa.", "mpa.", "ge.", "counts.", "rounds.")
 
 
 def _free_name(v: Any, key: str, source: str | None) -> str:

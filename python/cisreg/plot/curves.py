@@ -158,7 +158,7 @@ def _groups(phi: np.ndarray, n_groups: int) -> list[np.ndarray]:
     return [g for g in np.array_split(order, min(n_groups, len(order))) if len(g)]
 
 
-def _sortseq(fig: Any, model: Any, phi: np.ndarray, counts: np.ndarray, n_groups: int) -> None:
+def sortseq_panels(fig: Any, model: Any, phi: np.ndarray, counts: np.ndarray, n_groups: int) -> None:
     Y = counts.shape[1]
     grid = _phi_grid(phi)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1.0]})
@@ -219,7 +219,7 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[o][np.searchsorted(c, 0.5 * c[-1])])
 
 
-def _continuous(fig: Any, model: Any, phi: np.ndarray, y: np.ndarray, ylabel: str, curve: str, n_groups: int,
+def continuous_panel(fig: Any, model: Any, phi: np.ndarray, y: np.ndarray, ylabel: str, curve: str, n_groups: int,
                 title: str) -> None:
     ax = fig.subplots()
     grid = _phi_grid(phi)
@@ -240,7 +240,7 @@ def _continuous(fig: Any, model: Any, phi: np.ndarray, y: np.ndarray, ylabel: st
     ax.set_title(title, fontsize=10)
 
 
-def _r2(a: np.ndarray, b: np.ndarray) -> float:
+def r2(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1] ** 2)
@@ -253,8 +253,9 @@ def phi_vs_measurement(model: Any, phi: Any, targets: Any, *, label: str = "held
 
     Sort-seq: the mean bin against phi (data in groups of equal size; the model's mean bin
     over p(y | phi) in the background) and the distribution of phi of the reads in each
-    bin. GE: y against phi with g(phi). Counts: the observed log ratio of output to
-    depth-weighted input reads against phi with the model's yhat(phi).
+    bin. GE: y against phi with g(phi). Counts and rounds: the observed log ratio of output
+    to depth-weighted input reads against phi with the model's yhat(phi). Each measurement
+    process draws its own figure (its ``figure`` method) with the panels of this module.
     """
     require()
     phi = np.asarray(phi, dtype=np.float64).ravel()
@@ -265,33 +266,11 @@ def phi_vs_measurement(model: Any, phi: Any, targets: Any, *, label: str = "held
         raise InputError(f"phi has {len(phi)} values but targets {t.shape[0]} rows")
     if len(phi) == 0:
         raise InputError("no sequences to draw")
-    meas = model.spec.measurement
-    kind = meas.kind
-    if kind == "sortseq":
-        fig = new_figure(11.0, 4.2)
-        _sortseq(fig, model, phi, t, n_groups)
-        r = _pearson(phi, (t @ np.arange(t.shape[1])) / np.maximum(t.sum(axis=1), 1))
-        fig.suptitle(f"φ against the sort-seq bins, {label} ({len(phi):,} sequences, {int(t.sum()):,} reads; "
-                     f"Pearson r of φ with the mean bin {r:+.2f})", fontsize=10)
-    elif kind == "ge":
-        y = t[:, 0]
-        r2 = _r2(model.phi_to_yhat(phi), y)
-        fig = new_figure(6.5, 4.6)
-        _continuous(fig, model, phi, y, "y (measurement)", "model: g(φ)", n_groups,
-                    f"y against φ, {label}; R² of g(φ) = {r2:.3f}")
-    elif kind == "counts":
-        obs = meas.observed_log_ratio(model, t)
-        r2 = _r2(model.phi_to_yhat(phi), obs)
-        fig = new_figure(6.5, 4.6)
-        _continuous(fig, model, phi, obs, "log(output / depth-weighted input reads)",
-                    "model: yhat(φ), log expected output per input read", n_groups,
-                    f"observed log ratio against φ, {label}; R² = {r2:.3f}")
-    else:  # pragma: no cover - a measurement added without a figure
-        raise InputError(f"no figure for the {kind!r} measurement process yet")
+    fig = model.spec.measurement.figure(model, phi, t, label=label, n_groups=n_groups)
     return maybe_save(fig, path, dpi)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
