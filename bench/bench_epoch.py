@@ -30,8 +30,8 @@ import numpy as np
 import cisreg
 from _common import Reporter, median_iqr, time_call
 from cisreg import _core
-from cisreg.fit.adam import Adam
-from cisreg.fit.loop import l2_vector, train_epoch
+from cisreg.training.adam import Adam
+from cisreg.training.loop import l2_vector, train_epoch
 
 
 def _spin(stop: object) -> None:  # pragma: no cover - a child process

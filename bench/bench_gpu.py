@@ -110,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             res = cisreg.fit(data, "lac", device="cuda", quiet=True)
             how = "cisreg.fit(device='cuda')"
         except TypeError:  # a cisreg.fit without the device setting
-            from cisreg.fit.device import fit_device
+            from cisreg.training.device import fit_device
 
             res = fit_device(data, "lac", quiet=True)
-            how = "cisreg.fit.device.fit_device"
+            how = "cisreg.training.device.fit_device"
         gpu_fit = time.perf_counter() - t0
         rec = {"bench": "lac_fit", "device": "cuda", "entry": how, "wall_s": gpu_fit, "epochs": res.epochs_run,
                "best_val_nll": res.best_val_nll, "stop_reason": res.stop_reason, "n": len(data.codes)}

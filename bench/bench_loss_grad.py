@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import Reporter, median_iqr, record, time_call  # noqa: E402
 from cisreg import _core  # noqa: E402
-from cisreg.fit.adam import Adam  # noqa: E402
-from cisreg.fit.loop import l2_vector, train_epoch  # noqa: E402
 from cisreg.models import Model, preset  # noqa: E402
+from cisreg.training.adam import Adam  # noqa: E402
+from cisreg.training.loop import l2_vector, train_epoch  # noqa: E402
 
 
 # --------------------------------------------------------------------------- NumPy baseline

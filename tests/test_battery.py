@@ -600,7 +600,7 @@ PREDICT_CASES = [
          r"no sequence column 'x'; columns found: \['seq'\]"),
 ]
 
-FIXED_CKPT = ("fit/loop.py _read_checkpoint: the fields of checkpoint.json are used unchecked; a missing or "
+FIXED_CKPT = ("training/loop.py _read_checkpoint: the fields of checkpoint.json are used unchecked; a missing or "
            "mistyped field raises {}, not an InputError naming the checkpoint and the key")
 
 RESUME_CASES = [
@@ -899,7 +899,7 @@ CALL_CASES = [
          "('dict' object has no attribute 'alphabet')"),
     Call("api_fit_list_not_dataset", lambda t: cisreg.fit([1, 2, 3], t.model.spec, epochs=1, quiet=True),
          (InputError, TypeError), r"Dataset|from_dataframe",
-         "fit/loop.py fit: a DataFrame instead of a Dataset raises AttributeError ('DataFrame' object has no "
+         "training/loop.py fit: a DataFrame instead of a Dataset raises AttributeError ('DataFrame' object has no "
          "attribute 'counts')"),
     Call("api_fit_epochs_zero", lambda t: cisreg.fit(t.data, t.model.spec, epochs=0, quiet=True), InputError,
          r"epochs must be an integer >= 1, got 0"),

@@ -190,7 +190,7 @@ def test_cuda_is_deterministic_and_streaming_does_not_change_results(dtype):
 
 @needs_cuda
 def test_cuda_adam_step_is_numpys_adam():
-    from cisreg.fit.adam import Adam
+    from cisreg.training.adam import Adam
 
     rng = np.random.default_rng(9)
     m = Model(preset("lac"), seed=4)
@@ -237,7 +237,7 @@ def test_cuda_fit_follows_the_cpu_fit():
     """The device loop draws the same minibatches as the CPU loop: in float64 the two fits
     agree closely after a few epochs (Adam can amplify rounding differences of gradient
     entries near 0, hence the absolute tolerance on theta)."""
-    from cisreg.fit.device import fit_device
+    from cisreg.training.device import fit_device
 
     data = cisreg.load_example("lac-sortseq")
     kw = dict(epochs=3, batch_size=500, seed=1, dtype="float64", quiet=True)

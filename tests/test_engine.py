@@ -179,10 +179,10 @@ def test_c_errors_are_input_errors():
 
 
 def test_fit_package_is_callable_and_importable():
-    import cisreg.fit.metrics
+    import cisreg.training.metrics
 
-    assert callable(cisreg.fit) and cisreg.fit.metrics.digamma(1.0) == pytest.approx(-0.5772156649015329)
-    from cisreg.fit import FitResult
+    assert callable(cisreg.fit) and cisreg.training.metrics.digamma(1.0) == pytest.approx(-0.5772156649015329)
+    from cisreg.training import FitResult
 
     assert FitResult.__name__ == "FitResult"
     # tools that show a callable's signature and help see the fitting function's

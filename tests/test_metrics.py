@@ -1,4 +1,4 @@
-"""Tests for cisreg.fit.metrics (MAVE-NN-style information estimates)."""
+"""Tests for cisreg.training.metrics (MAVE-NN-style information estimates)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from cisreg.fit.metrics import (
+from cisreg.training.metrics import (
     TINY,
     _count_within,
     _kth_gap_sorted,
@@ -118,7 +118,7 @@ def test_knn_primitives_match_brute_force(scale):
 
 
 def test_kth_maxnorm_2d_threaded_query_matches_brute_force(monkeypatch):
-    from cisreg.fit import metrics
+    from cisreg.training import metrics
 
     monkeypatch.setattr(metrics, "_PARALLEL_QUERY_MIN", 1)  # threaded query even for few points
     rng = np.random.default_rng(19)

@@ -1,4 +1,4 @@
-"""Golden values of the information metrics in :mod:`cisreg.fit.metrics`.
+"""Golden values of the information metrics in :mod:`cisreg.training.metrics`.
 
 The literals in ``GOLDEN`` were produced by the pure-NumPy estimator that
 preceded the scipy-based one (hand-written digamma; sorted-array kNN in 1-D;
@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from cisreg.fit.metrics import (
+from cisreg.training.metrics import (
     digamma,
     entropy_knn,
     i_pred_continuous,

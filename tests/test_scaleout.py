@@ -193,7 +193,7 @@ def test_job_file_and_cli(client, tables, tmp_path, capsys):
 
 def test_restarts_bootstrap_and_compare_on_a_client_equal_the_serial_path(client, tables):
     from cisreg.compare import compare
-    from cisreg.fit.uncertainty import bootstrap
+    from cisreg.training.uncertainty import bootstrap
 
     data = cisreg.read_table(tables[0])
     spec = cisreg.spec_from_dict(ONE)

@@ -1,4 +1,4 @@
-"""The epoch in the core (_core.adam_epoch, behind cisreg.fit.loop.train_epoch) against the
+"""The epoch in the core (_core.adam_epoch, behind cisreg.training.loop.train_epoch) against the
 loop it replaces: one kernel call and one Adam step per minibatch in Python. The same
 steps, bit for bit, in both precisions, with row weights, for any thread count and for
 every thread policy; divergence and bad arguments are reported, never silent."""
@@ -12,9 +12,9 @@ import pytest
 
 import cisreg
 from cisreg import _core
-from cisreg.fit.adam import Adam
-from cisreg.fit.loop import l2_vector, train_epoch
-from cisreg.fit.stepper import StopFit
+from cisreg.training.adam import Adam
+from cisreg.training.loop import l2_vector, train_epoch
+from cisreg.training.stepper import StopFit
 from randmodels import random_data, random_model
 
 
@@ -177,7 +177,7 @@ def test_the_one_loop_decides_for_every_back_end(losses, fail, intr, best, run, 
     """run_epochs over any stepper: early stopping, the epoch limit, divergence (raised, or a
     non-finite validation loss) and interrupts keep the best epoch's parameters; checkpoints
     ask the back end for its state first."""
-    from cisreg.fit.stepper import run_epochs
+    from cisreg.training.stepper import run_epochs
 
     m = cisreg.Model(cisreg.preset("lac"))
     st = _ScriptedStepper(m, losses, fail, intr)

@@ -127,7 +127,7 @@ def test_fit_on_store_equals_fit_in_memory(tmp_path: Path) -> None:
 
 
 def test_metrics_subsample_large_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cisreg.fit import evaluate as E
+    from cisreg.training import evaluate as E
 
     with pytest.warns(DataWarning):
         ds = cisreg.from_dataframe(frame())

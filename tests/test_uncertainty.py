@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import cisreg
-from cisreg.fit.uncertainty import Entry, _profile_covariance, bootstrap, laplace, physical_flat
 from cisreg.models import Model, preset, spec_from_dict
+from cisreg.training.uncertainty import Entry, _profile_covariance, bootstrap, laplace, physical_flat
 
 ONE_SITE = {"alphabet": "ACGT", "length": 12, "sites": [{"name": "A", "start": 2, "width": 6}],
             "thermodynamic": {"states": [{"name": "e", "bound": []}, {"name": "A", "bound": ["A"], "activity": 1}]},
@@ -124,7 +124,7 @@ def test_fit_with_uncertainty_reaches_report_and_summary(tmp_path):
     off = u["kcal/mol"]["offsets"]["A"]
     assert off["lo"] < off["estimate"] < off["hi"]
     assert len(u["kT"]["energies"]["A"]["se"]) == 6
-    from cisreg.fit.report import summary_lines
+    from cisreg.training.report import summary_lines
 
     assert any("±" in line and "laplace" in line for line in summary_lines(rep))
 

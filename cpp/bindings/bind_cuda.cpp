@@ -269,7 +269,7 @@ void register_cuda(py::module_& m) {
                                 static_cast<const uint8_t*>(mask.data()));
         },
         py::arg("learning_rate"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("l2"), py::arg("mask"),
-        "Adam settings (python/cisreg/fit/adam.py), the per-parameter L2 strength and the trainable mask; resets "
+        "Adam settings (python/cisreg/training/adam.py), the per-parameter L2 strength and the trainable mask; resets "
         "the moments.");
     cls.def("adam_reset", [](PySession& p) { p.s->adam_reset(); });
     cls.def("adam_state", [](PySession& p) {

@@ -16,7 +16,7 @@ namespace cisreg {
 void adam_step(const AdamConfig& cfg, AdamState& st, const double* grad, double* theta, int64_t P) {
     st.t += 1;
     const double b1 = cfg.beta1, b2 = cfg.beta2;
-    // the same operations, in the same order, as cisreg.fit.adam.Adam.step (bit for bit)
+    // the same operations, in the same order, as cisreg.training.adam.Adam.step (bit for bit)
     const double lr_t = cfg.learning_rate * std::sqrt(1.0 - std::pow(b2, static_cast<double>(st.t))) /
                         (1.0 - std::pow(b1, static_cast<double>(st.t)));
     for (int64_t j = 0; j < P; ++j) {

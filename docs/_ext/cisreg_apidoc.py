@@ -18,9 +18,9 @@ from typing import Any
 #: The public submodules, in the order of the reference.
 MODULES = [
     "cisreg.data", "cisreg.models", "cisreg.models.spec", "cisreg.models.measurement", "cisreg.models.sites",
-    "cisreg.models.kinetic", "cisreg.models.presets", "cisreg.models.io", "cisreg.fit", "cisreg.fit.loop",
-    "cisreg.fit.evaluate", "cisreg.fit.result", "cisreg.fit.metrics", "cisreg.fit.report",
-    "cisreg.fit.checkpoint", "cisreg.fit.uncertainty", "cisreg.simulate", "cisreg.compare", "cisreg.variants",
+    "cisreg.models.kinetic", "cisreg.models.presets", "cisreg.models.io", "cisreg.training", "cisreg.training.loop",
+    "cisreg.training.evaluate", "cisreg.training.result", "cisreg.training.metrics", "cisreg.training.report",
+    "cisreg.training.checkpoint", "cisreg.training.uncertainty", "cisreg.simulate", "cisreg.compare", "cisreg.variants",
     "cisreg.variants.effects", "cisreg.variants.optimise", "cisreg.variants.mutants", "cisreg.scaleout",
     "cisreg.scaleout.jobs", "cisreg.scaleout.dataparallel", "cisreg.plot", "cisreg.errors",
 ]
@@ -105,9 +105,10 @@ def write_pages(outdir: Path) -> list[str]:
         obj = getattr(cisreg, name)
         if name == "fit":
             top += [".. function:: fit(data, model, **settings)", "   :no-index:", "",
-                    "   Fit a model to a data set by maximum likelihood: ``cisreg.fit`` is the package",
-                    "   :mod:`cisreg.fit`, callable as :func:`cisreg.fit.loop.fit` (which lists every",
-                    "   setting). Returns a :class:`cisreg.FitResult`.", ""]
+                    "   Fit a model to a data set by maximum likelihood: :func:`cisreg.training.loop.fit`",
+                    "   (which lists every setting). Returns a :class:`cisreg.FitResult`. (``cisreg.fit``",
+                    "   is also the old name of :mod:`cisreg.training`: ``import cisreg.fit.metrics`` still",
+                    "   works.)", ""]
             continue
         if inspect.ismodule(obj):
             top += [f".. py:data:: {name}", "   :no-index:", "", f"   The module :mod:`{obj.__name__}`.", ""]

@@ -13,6 +13,7 @@ Quick tour::
 from __future__ import annotations
 
 import os as _os
+import typing as _typing
 
 # Kernel threads sleep, rather than spin, between calls (unless the user chose otherwise):
 # a spinning OpenMP thread takes a core from whatever runs next (scipy's L-BFGS and its BLAS
@@ -29,7 +30,7 @@ except ImportError as err:  # pragma: no cover - only without a build
     ) from err
 
 
-from . import fit, simulate
+from . import simulate, training
 from ._threads import cpu_kernel_levels, cuda_available, effective_n_threads, kernel_level
 from ._version import __version__
 from .data import (
@@ -44,18 +45,26 @@ from .data import (
     read_table,
 )
 from .errors import DataWarning, InputError, ModelFileError
-from .fit.evaluate import evaluate
-from .fit.result import FitResult
 from .models import Model, ModelSpec, preset, read_spec, spec_from_dict
 from .models.io import load_model as load
 from .models.io import save_model as save
+from .training.evaluate import evaluate
+from .training.loop import fit
+from .training.result import FitResult
 from .variants import design, scan
+
+if not _typing.TYPE_CHECKING:
+    # At run time, cisreg.fit is also the old name of the training subpackage (see _compat):
+    # called, the function; cisreg.fit.metrics and import cisreg.fit.metrics, its modules.
+    from ._compat import install_fit_alias as _install_fit_alias
+
+    fit = _install_fit_alias(fit)
 
 __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
     "cpu_kernel_levels", "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit",
     "from_dataframe", "kernel_level", "load", "load_example", "preset", "read_barcodes", "read_fasta",
-    "read_sequences", "read_spec", "read_table", "save", "scan", "simulate", "spec_from_dict",
+    "read_sequences", "read_spec", "read_table", "save", "scan", "simulate", "spec_from_dict", "training",
 ]
 
 

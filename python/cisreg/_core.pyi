@@ -141,7 +141,7 @@ class CudaSession:
         ...
     def adam_configure(self, learning_rate: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, l2: typing.Any, mask: typing.Any) -> None:
         """
-        Adam settings (python/cisreg/fit/adam.py), the per-parameter L2 strength and the trainable mask; resets the moments.
+        Adam settings (python/cisreg/training/adam.py), the per-parameter L2 strength and the trainable mask; resets the moments.
         """
     def adam_reset(self) -> None:
         ...

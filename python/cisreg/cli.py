@@ -74,7 +74,7 @@ COMMAND_MODULES: tuple[str, ...] = ("cisreg.commands.compare", "cisreg.commands.
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .fit import loop
+    from .training import loop
 
     p = _Parser(prog="cisreg", description="Fit biophysical models of cis-regulation to MPRA / sort-seq data.")
     p.add_argument("--version", action="version", version=f"cisreg {__version__}")
@@ -183,10 +183,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .data.readers import load_example
     from .data.store import load_data
     from .errors import DataWarning, InputError
-    from .fit.evaluate import evaluate
-    from .fit.loop import fit
-    from .fit.report import build_report, summary_lines
     from .models.io import atomic_write_json
+    from .training.evaluate import evaluate
+    from .training.loop import fit
+    from .training.report import build_report, summary_lines
 
     if (args.data is None) == (args.example is None):
         raise InputError("give exactly one of DATA (a table) or --example NAME")
@@ -258,14 +258,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .fit.report import summary_lines
     from .models.io import load_model, read_json_checked
+    from .training.report import summary_lines
 
     d = Path(args.model_dir)
     model = load_model(d)
     report_path = d / "report.json"
     report = read_json_checked(report_path) if report_path.exists() else None
-    from .fit.report import params_hash
+    from .training.report import params_hash
 
     stale = (isinstance(report, dict) and isinstance(report.get("model"), dict)
              and report["model"].get("params_sha256") not in (None, params_hash(model.theta)))

@@ -19,8 +19,8 @@ import numpy as np
 
 from .data.dataset import Dataset
 from .errors import InputError
-from .fit.result import FitResult
 from .models.model import Model
+from .training.result import FitResult
 
 __all__ = ["Comparison", "compare"]
 
@@ -94,8 +94,8 @@ def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None
     tell apart and prefers the one with the fewest parameters among them. With a
     dask.distributed ``client`` the candidates are fitted as its tasks, in parallel.
     """
-    from .fit.evaluate import evaluate
-    from .fit.loop import fit
+    from .training.evaluate import evaluate
+    from .training.loop import fit
 
     if len(models) < 2:
         raise InputError("compare needs at least two models")
@@ -123,8 +123,8 @@ def compare(data: Dataset, models: Sequence[Any], *, names: Sequence[str] | None
     if client is None:
         results = [fit(data, spec, seed=seed, n_threads=n_threads, quiet=quiet, **fit_kwargs) for spec in models]
     else:
-        from .fit.loop import fit_task, result_from_dict
         from .models.presets import resolve_spec
+        from .training.loop import fit_task, result_from_dict
 
         if any(isinstance(m, Model) for m in models):
             raise InputError("with a client, give model specifications (not Models) to compare")

@@ -75,7 +75,7 @@ class Session {
     // phi and optional details of those rows into host arrays.
     void phi(int slot, int64_t offset, int64_t count, const PhiOut& out);
 
-    // Adam (python/cisreg/fit/adam.py): settings, l2 [P] and mask [P] (0 = frozen).
+    // Adam (python/cisreg/training/adam.py): settings, l2 [P] and mask [P] (0 = frozen).
     void adam_configure(double lr, double beta1, double beta2, double eps, const double* l2, const uint8_t* mask);
     void adam_reset();
     void adam_state(double* m, double* v, int64_t* t) const;

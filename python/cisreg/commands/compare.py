@@ -11,7 +11,7 @@ from typing import Any
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     from ..cli import _l2, _positive_int, _threads
-    from ..fit import loop
+    from ..training import loop
 
     p: argparse.ArgumentParser = sub.add_parser(
         "compare", help="fit several models to the same data and compare them on held-out sequences")
@@ -51,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from ..compare import compare
     from ..data.readers import load_example, read_table
     from ..errors import DataWarning, InputError
-    from ..fit.evaluate import evaluate
-    from ..fit.report import build_report
     from ..models.io import atomic_write_bytes, atomic_write_json
     from ..models.presets import resolve_spec
+    from ..training.evaluate import evaluate
+    from ..training.report import build_report
 
     if (args.data is None) == (args.example is None):
         raise InputError("give exactly one of DATA (a table) or --example NAME")

@@ -211,7 +211,7 @@ class SortSeq(MeasurementProcess):
 
     def metrics(self, model: Any, phi: np.ndarray, targets: np.ndarray, nll: float, nll_rows: np.ndarray,
                 rng: np.random.Generator, uncertainty: bool) -> dict[str, Any]:
-        from ..fit import metrics as M
+        from ..training import metrics as M
 
         reads = float(targets.sum())
         m: dict[str, Any] = {"reads": int(reads), "nll_per_read_nats": nll / reads if reads else math.nan}
@@ -333,7 +333,7 @@ class GE(MeasurementProcess):
 
     def metrics(self, model: Any, phi: np.ndarray, targets: np.ndarray, nll: float, nll_rows: np.ndarray,
                 rng: np.random.Generator, uncertainty: bool) -> dict[str, Any]:
-        from ..fit import metrics as M
+        from ..training import metrics as M
 
         y = targets[:, 0]
         n = len(y)
@@ -582,7 +582,7 @@ class Counts(MeasurementProcess):
 
     def metrics(self, model: Any, phi: np.ndarray, targets: np.ndarray, nll: float, nll_rows: np.ndarray,
                 rng: np.random.Generator, uncertainty: bool) -> dict[str, Any]:
-        from ..fit import metrics as M
+        from ..training import metrics as M
 
         reads = float(targets[:, self.replicates :].sum())
         m: dict[str, Any] = {"reads": int(reads), "nll_per_read_nats": nll / reads if reads else math.nan}

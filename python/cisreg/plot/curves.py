@@ -20,7 +20,7 @@ _LN2 = math.log(2.0)
 def _fit_record(source: Any, metrics: dict[str, Any] | None) -> dict[str, Any]:
     """history, best epoch, restarts, metrics and the NLL's unit from a FitResult, a report
     (dict), a model directory or report.json path, or a bare history dict."""
-    from ..fit.result import FitResult
+    from ..training.result import FitResult
 
     if isinstance(source, (str, Path)):
         p = Path(source)

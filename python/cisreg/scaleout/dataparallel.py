@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..fit.stepper import HostState
+from ..training.stepper import HostState
 
 __all__ = ["fit_partitioned"]
 
@@ -152,7 +152,7 @@ def _total(results: list[tuple[float, np.ndarray, float]], size: int) -> tuple[f
 
 
 class _PartitionStepper(HostState):
-    """The data-parallel back end of the fit loop (cisreg.fit.stepper): each Adam step sums
+    """The data-parallel back end of the fit loop (cisreg.training.stepper): each Adam step sums
     the partitions' minibatch gradients in partition order; the epoch's row order comes from
     (seed, epoch, partition), not from the loop's generator."""
 
@@ -164,7 +164,7 @@ class _PartitionStepper(HostState):
         self.start(model.theta)
 
     def step_epoch(self, rng: np.random.Generator, batch_size: int) -> tuple[float, float]:
-        from ..fit.stepper import StopFit
+        from ..training.stepper import StopFit
 
         theta, P = self.model.theta, self.model.theta.size
         tot, tot_reads = 0.0, 0.0
@@ -203,11 +203,11 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
     L-BFGS-B, at most ``maxiter`` iterations). Returns a :class:`~cisreg.FitResult`."""
     import json
 
-    from ..fit import loop
-    from ..fit.adam import Adam
-    from ..fit.result import FitResult
     from ..models.model import Model, check_dtype
     from ..models.presets import resolve_spec
+    from ..training import loop
+    from ..training.adam import Adam
+    from ..training.result import FitResult
 
     if method not in ("adam", "lbfgs"):
         raise InputError(f"method must be 'adam' or 'lbfgs', got {method!r}")
@@ -253,7 +253,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
     best_epoch, epoch = 0, 0
     stop_reason, diverged = "max_epochs", False
     if method == "adam":
-        from ..fit.stepper import run_epochs
+        from ..training.stepper import run_epochs
 
         opt = Adam(P, learning_rate=lr, mask=mask)
         steps = max(1, math.ceil(n_train / batch_size))

@@ -223,11 +223,11 @@ def run_job(job: Job, out: str, n_threads: int | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"name": job.name, "status": "failed", "error": "", "dir": out,
                            "host": f"{socket.gethostname()}:{os.getpid()}"}
     try:
-        from ..fit.evaluate import evaluate
-        from ..fit.loop import fit
-        from ..fit.report import build_report
         from ..models.io import atomic_write_json
         from ..models.presets import resolve_spec
+        from ..training.evaluate import evaluate
+        from ..training.loop import fit
+        from ..training.report import build_report
 
         spec = resolve_spec(job.model)
         seed = int(job.settings.get("seed", 0))

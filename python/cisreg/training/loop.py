@@ -98,15 +98,15 @@ def fit(
     device:
         ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (cuda when available): where the
         kernels run; on ``"cuda"`` the data, parameters and Adam state stay on the device for
-        the whole fit (:mod:`cisreg.fit.device`).
+        the whole fit (:mod:`cisreg.training.device`).
     checkpoint_every, checkpoint_dir, resume:
         Write a resumable checkpoint every N epochs into ``checkpoint_dir``;
         continue a fit from a checkpoint directory with ``resume``.
     bootstrap:
         Number of bootstrap refits (0: none) for standard errors and 95% intervals of
-        every physical parameter (:func:`cisreg.fit.uncertainty.bootstrap`).
+        every physical parameter (:func:`cisreg.training.uncertainty.bootstrap`).
     laplace:
-        Also the Laplace (curvature) estimate (:func:`cisreg.fit.uncertainty.laplace`).
+        Also the Laplace (curvature) estimate (:func:`cisreg.training.uncertainty.laplace`).
         Both land in ``FitResult.uncertainty`` (and report.json), in the gauge of the
         library's reference sequence (the consensus of the training sequences).
     client:

@@ -23,7 +23,7 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
     """NLL, I_var and I_pred (bits) per split, and what the measurement process adds
     (R^2 and Pearson r for continuous data, the sign check of sort-seq data).
 
-    I_pred is estimated exactly as MAVE-NN does (see :mod:`cisreg.fit.metrics`): one
+    I_pred is estimated exactly as MAVE-NN does (see :mod:`cisreg.training.metrics`): one
     observation per read, phi fuzzed by 0.01 sd, kNN entropies with k = 5, and an
     uncertainty from 25 random half-subsamples. A split of more than METRICS_MAX_ROWS
     rows is evaluated on an evenly spaced subsample of at least that many rows (with a

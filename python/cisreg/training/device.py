@@ -1,6 +1,6 @@
 """The fit loop on a CUDA device.
 
-The one fit loop (:func:`cisreg.fit.stepper.run_epochs`: early stopping on the validation
+The one fit loop (:func:`cisreg.training.stepper.run_epochs`: early stopping on the validation
 likelihood, divergence detection, checkpoints, interrupts) over :class:`CudaStepper`, which
 does everything per minibatch on the device: the codes, targets and parameters are uploaded once per fit
 (a :class:`cisreg._core.CudaSession`), an epoch's minibatches are one index array uploaded
@@ -9,7 +9,7 @@ Adam step there; only the loss and a status word come back. The random choices
 (initialisation, the order of the rows) are drawn on the host exactly as the CPU loop
 draws them, so a CPU and a CUDA fit of one seed visit the same minibatches.
 
-:func:`restart_runner` plugs into :func:`cisreg.fit.loop.fit` (it has the signature of
+:func:`restart_runner` plugs into :func:`cisreg.training.loop.fit` (it has the signature of
 the loop's per-restart function); :func:`fit_device` is a self-contained fit for callers
 that do not go through ``cisreg.fit``.
 """
@@ -57,7 +57,7 @@ def _stop_bits() -> int:
 
 def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: np.random.Generator,
                        batch_size: int) -> tuple[float, float]:
-    """One epoch on the device (:func:`cisreg.fit.loop.train_epoch`'s semantics): the
+    """One epoch on the device (:func:`cisreg.training.loop.train_epoch`'s semantics): the
     training rows in a random order, in minibatches of ``batch_size`` (each sorted), one
     Adam step each. Returns the summed loss and reads; raises the loop's stop exception on
     a non-finite loss, gradient or parameter."""
@@ -87,7 +87,7 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
 
 
 class CudaStepper:
-    """The CUDA back end of the fit loop (:mod:`cisreg.fit.stepper`): parameters, the best
+    """The CUDA back end of the fit loop (:mod:`cisreg.training.stepper`): parameters, the best
     parameters and the Adam state live in the session; the host copies are brought up to
     date for checkpoints (:meth:`sync`)."""
 
@@ -129,7 +129,7 @@ class CudaStepper:
 
 def _fit_one_device(sess: Any, job: FitJob, restart: int, theta0: np.ndarray | None,
                     resume_state: dict[str, Any] | None = None, done: list[FitResult] | None = None) -> FitResult:
-    """One restart on the device (:func:`cisreg.fit.loop._fit_one`'s contract)."""
+    """One restart on the device (:func:`cisreg.training.loop._fit_one`'s contract)."""
     from .loop import init_rows, l2_vector
 
     spec, data, targets, train, val, settings = job.spec, job.data, job.targets, job.train, job.val, job.settings

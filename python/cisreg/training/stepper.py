@@ -7,7 +7,7 @@ once, here, for every back end:
 
 - :class:`CpuStepper`: the epoch in the core (``_core.adam_epoch``), parameters and Adam
   state in host arrays;
-- ``cisreg.fit.device.CudaStepper``: a CUDA session, state on the device;
+- ``cisreg.training.device.CudaStepper``: a CUDA session, state on the device;
 - ``cisreg.scaleout.dataparallel``'s stepper: partitions on Dask workers, reduced here.
 """
 
@@ -117,7 +117,7 @@ class HostState:
 
 
 class CpuStepper(HostState):
-    """The CPU back end: each epoch one call of the core (``cisreg.fit.loop.train_epoch``)."""
+    """The CPU back end: each epoch one call of the core (``cisreg.training.loop.train_epoch``)."""
 
     def __init__(self, model: Model, opt: Adam, codes: np.ndarray, targets: np.ndarray, amounts: np.ndarray,
                  train: np.ndarray, val: np.ndarray, l2: np.ndarray, n_threads: int, dtype: str,
@@ -146,7 +146,7 @@ def run_epochs(stepper: Stepper, *, rng: np.random.Generator, settings: dict[str
     """Epochs of ``stepper`` until ``settings["patience"]`` epochs pass without a better
     validation likelihood or ``settings["epochs"]`` are run; the best parameters are kept.
     Writes a checkpoint every ``checkpoint_every`` epochs (and at the end) into
-    ``checkpoint_dir``; continues from ``resume_state`` (cisreg.fit.checkpoint). A
+    ``checkpoint_dir``; continues from ``resume_state`` (cisreg.training.checkpoint). A
     divergence or an interrupt ends the fit with the best parameters so far and says so in
     the result. Returns the FitResult (wall time 0: the caller times the whole fit)."""
     model, opt = stepper.model, stepper.opt
