@@ -187,3 +187,23 @@ def test_convert_interrupted_leaves_nothing_behind(tmp_path, sig):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_a_read_error_after_an_interrupt_is_reported_as_the_interrupt(tmp_path):
+    """pandas' C parser turns a KeyboardInterrupt raised inside a file's read into a
+    ParserError; the readers must not then blame the file (exit 2) but re-raise the
+    interrupt (exit 130). Without an interrupt, the same error names the file's fault."""
+    from cisreg import _signals
+    from cisreg.data.store import convert
+    from cisreg.errors import InputError
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\nACGTACGT,1\nACGTACGA,1\nACGTACGC,1,7,8\n")
+    for read in (lambda: cisreg.read_table(bad), lambda: convert(bad, tmp_path / "s.store")):
+        with _signals.handled():
+            with pytest.raises(InputError, match="fields"):
+                read()
+            _signals._received = True  # what interrupt_handler records before raising
+            with pytest.raises(KeyboardInterrupt):
+                read()
+        assert not (tmp_path / "s.store").exists()

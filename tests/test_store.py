@@ -331,3 +331,56 @@ def test_cli_fit_refuses_a_tampered_store(tmp_path: Path, capsys: pytest.Capture
     assert main(["fit", str(s), "--model", "lac", "--out", str(tmp_path / "m"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "SHA-256" in err and str(s) in err
+
+
+def test_tables_and_stores_aggregate_by_one_set_of_rules(tmp_path: Path) -> None:
+    """Duplicate sequences: a table and a store of the same rows give the values of an
+    independent pandas reference (counts and whole-number columns summed, y averaged, dy the
+    error of the mean, other numbers averaged over non-NaN values, text the first)."""
+    rng = np.random.default_rng(5)
+    n = 400
+    pool = ["".join(rng.choice(list("ACGT"), 12)) for _ in range(60)]
+    df = pd.DataFrame({
+        "x": rng.choice(pool, n), "y": rng.normal(size=n), "dy": rng.uniform(0.1, 1.0, n),
+        "reads": rng.integers(0, 50, n).astype(float),
+        "score": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+        "tag": [f"t{i}" for i in range(n)], "set": rng.choice(["training", "validation", "test"], n),
+    })
+    g = df.groupby("x", sort=False)
+    want = pd.DataFrame({
+        "y": g["y"].mean(), "dy": np.sqrt(g["dy"].apply(lambda v: (v * v).sum())) / g.size(),
+        "reads": g["reads"].sum(), "score": g["score"].mean(), "tag": g["tag"].first(),
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        table = cisreg.from_dataframe(df)
+        store = open_store(save_store(table_parts(df), tmp_path / "s.store"))
+    for got in (table, store):
+        order = pd.Index(want.index).get_indexer(list(got.x))
+        assert (order >= 0).all() and len(got.x) == len(want)
+        np.testing.assert_allclose(got.y, want["y"].to_numpy()[order], rtol=1e-12)
+        np.testing.assert_allclose(got.dy, want["dy"].to_numpy()[order], rtol=1e-12)
+        np.testing.assert_array_equal(got.extra["reads"], want["reads"].to_numpy()[order])
+        np.testing.assert_allclose(got.extra["score"], want["score"].to_numpy()[order], rtol=1e-12)
+        assert list(got.extra["tag"]) == list(want["tag"].to_numpy()[order])
+    np.testing.assert_array_equal(table.y, store.y)
+    np.testing.assert_array_equal(table.extra["score"], store.extra["score"])
+
+
+def table_parts(df: pd.DataFrame) -> list[cisreg.Dataset]:
+    """The rows of df as three Datasets read without aggregation (a store sums across parts)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return [cisreg.from_dataframe(df.iloc[i : i + 150], aggregate=False) for i in range(0, len(df), 150)]
+
+
+def test_convert_refuses_a_row_with_more_fields_than_the_header(tmp_path: Path) -> None:
+    """As read_table does (the parser would drop the extra fields silently)."""
+    src = tmp_path / "t.csv"
+    src.write_text("x,y\nACGTACGT,1\nACGTACGA,2\nACGTACGC,1,7\nACGTACCC,3\n")
+    with pytest.raises(InputError, match="line 4 of the file has more fields than the header") as e:
+        convert(src, tmp_path / "s.store")
+    assert e.value.row == 2
+    assert not (tmp_path / "s.store").exists()
+    src.write_text("x,y\nACGTACGT,1\nACGTACGA,2\nACGTACGC,1\n")
+    assert open_store(convert(src, tmp_path / "s.store")).n == 3

@@ -180,6 +180,7 @@ class _signals_deferred:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from ._signals import interrupt_handler
     from .data.readers import load_example
     from .data.store import load_data
     from .errors import DataWarning, InputError
@@ -210,7 +211,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
     ckpt = out / "checkpoint" if args.checkpoint_every else None
     # SIGTERM is handled like Ctrl-C: stop, keep the best parameters, write them.
-    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    old_term = signal.signal(signal.SIGTERM, interrupt_handler)
     try:
         result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                      l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
@@ -299,14 +300,19 @@ def cmd_info(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ._signals import handled
+
     try:
-        if args.command == "fit":
-            return cmd_fit(args)
-        if args.command == "predict":
-            return cmd_predict(args)
-        if args.command == "info":
-            return cmd_info(args)
-        return int(args.run(args))
+        # SIGINT and SIGTERM: KeyboardInterrupt, exit status 130 (recorded, so that a reader
+        # never reports an interrupted read as a bad file)
+        with handled():
+            if args.command == "fit":
+                return cmd_fit(args)
+            if args.command == "predict":
+                return cmd_predict(args)
+            if args.command == "info":
+                return cmd_info(args)
+            return int(args.run(args))
     except KeyboardInterrupt:
         print("cisreg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

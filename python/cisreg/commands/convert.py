@@ -32,23 +32,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
     import time
     import warnings
 
+    from .._signals import handled
     from ..data.store import CHUNK_ROWS, convert, open_store
     from ..errors import DataWarning
 
     t0 = time.perf_counter()
     # SIGTERM like Ctrl-C: the partial store is removed and the command exits with status 130
-    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with warnings.catch_warnings():  # the notes are printed below, once
-            warnings.simplefilter("ignore", DataWarning)
-            out = convert(args.data, args.out, x_col=args.x_col, alphabet=args.alphabet, seed=args.seed,
-                          aggregate=not args.no_aggregate, chunk_rows=args.chunk_rows or CHUNK_ROWS)
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
+    # (never an error blaming the input: see cisreg/_signals.py)
+    with handled(), warnings.catch_warnings():  # the notes are printed below, once
+        warnings.simplefilter("ignore", DataWarning)
+        out = convert(args.data, args.out, x_col=args.x_col, alphabet=args.alphabet, seed=args.seed,
+                      aggregate=not args.no_aggregate, chunk_rows=args.chunk_rows or CHUNK_ROWS)
     ds = open_store(out, verify=args.verify)
     if not args.quiet:
         for note in ds.notes[:-1]:

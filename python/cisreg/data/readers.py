@@ -308,6 +308,7 @@ def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
             source=source,
         ) from None
     except pd.errors.ParserError as exc:
+        _blame_interrupt()
         match = _TOKENIZE.search(str(exc))
         if match:
             expected, line, saw = (int(g) for g in match.groups())
@@ -719,3 +720,11 @@ def load_example(name: str = "lac-sortseq") -> Dataset:
     Dataset
     """
     return read_table(example_path(name))
+
+
+def _blame_interrupt() -> None:
+    """Raise KeyboardInterrupt if the error being handled is an interrupt in disguise."""
+    from .._signals import interrupted
+
+    if interrupted():
+        raise KeyboardInterrupt from None

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from cisreg._files import own_file_problem
+from cisreg.data.aggregate import aggregate, extra_rule
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.data.dataset import Dataset
 from cisreg.data.encode import _encode, decode
@@ -259,27 +260,43 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
             if missing:
                 raise InputError(f"no sequence column {missing[0]!r}; columns found: {header}", source=source)
             cols = list(range(len(header))) if usecols is None else [header.index(c) for c in usecols]
-            reader = pd.read_csv(fh, sep=sep, header=None, names=list(range(len(header))), index_col=False,
+            # one column beyond the header's: a row with more fields than the header fills it
+            # (the parser would otherwise drop such fields silently) and is refused below
+            # (every column is parsed: pandas refuses usecols with names beyond a row's fields)
+            spare = len(header)
+            reader = pd.read_csv(fh, sep=sep, header=None, names=list(range(len(header) + 1)), index_col=False,
                                  dtype=str, keep_default_na=False, na_filter=False, engine="c",
-                                 chunksize=chunk_rows, usecols=cols)
+                                 chunksize=chunk_rows)
             empty = True
+            seen = 0
             for df in reader:
                 empty = False
+                extra = np.flatnonzero(df[spare].to_numpy() != "")
+                if extra.size:
+                    row = seen + int(extra[0])
+                    raise InputError(f"line {row + 2} of the file has more fields than the header ({len(header)}); "
+                                     "fix that row (a stray delimiter or an unquoted value containing one?)",
+                                     source=source, row=row)
+                seen += len(df)
+                df = df[cols]
                 df.columns = [header[i] for i in cols]
                 yield header, df
             if empty:
                 raise InputError("the table has a header but no data rows; add data rows", source=source)
     except pd.errors.ParserError as exc:
+        _blame_interrupt()
         m = _TOKENIZE.search(str(exc))
-        if m:
-            expected, _, saw = (int(g) for g in m.groups())
-            raise InputError(f"a line of the file has {saw} fields but the header has {expected}; fix that row",
-                             source=source) from None
+        if m:  # the parser counts the spare column and the lines after the header
+            expected, line, saw = (int(g) for g in m.groups())
+            raise InputError(f"line {line + 1} of the file has {saw} fields but the header has {expected - 1}; fix "
+                             "that row (a stray delimiter or an unquoted value containing one?)", source=source,
+                             row=line - 1) from None
         raise InputError(f"the file could not be parsed as a table: {' '.join(str(exc).split())}",
                          source=source) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"the file is not UTF-8 text (byte {exc.start} cannot be decoded)", source=source) from None
     except (OSError, EOFError, zlib.error) as exc:
+        _blame_interrupt()
         raise InputError(f"the file could not be read (corrupt or truncated?): {' '.join(str(exc).split())}",
                          source=source) from None
 
@@ -566,46 +583,24 @@ class _Writer:
     def _aggregate(self, arrays: dict[str, Any], load: dict[str, Any], dup_rows: np.ndarray,
                    rep_rows: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
         """Rewrite every array without the duplicate rows; the first occurrence of each
-        sequence carries the aggregate, computed as from_dataframe does."""
+        sequence carries the aggregate, by the rules of data/aggregate.py (those of
+        from_dataframe)."""
         reps = np.unique(rep_rows)  # sorted
         members = np.concatenate([reps, dup_rows])
         group_of = np.concatenate([np.arange(reps.size), np.searchsorted(reps, rep_rows)])
         order = np.argsort(members, kind="stable")  # index order: the summation order of np.bincount
         members, group_of = members[order], group_of[order]
-        sizes = np.bincount(group_of, minlength=reps.size).astype(np.float64)
-
-        def gsum(v: np.ndarray) -> np.ndarray:
-            v = np.asarray(v[members], dtype=np.float64)
-            out = np.zeros((reps.size, *v.shape[1:]))
-            np.add.at(out, group_of, v)
-            return out
-
+        n_groups = reps.size
         agg: dict[str, np.ndarray] = {}
-        if "counts" in load:
-            agg["counts"] = gsum(load["counts"])
-        if "y" in load:
-            agg["y"] = gsum(load["y"]) / sizes
-        if "dy" in load:
-            dy = np.asarray(load["dy"][members], dtype=np.float64)
-            acc = np.zeros(reps.size)
-            np.add.at(acc, group_of, dy * dy)
-            agg["dy"] = np.sqrt(acc) / sizes
+        for key, rule in (("counts", "sum"), ("y", "mean"), ("dy", "error_of_mean")):
+            if key in load:
+                agg[key] = aggregate(rule, load[key][members], group_of, n_groups)
         for k in self.layout.extra if self.layout else ():
-            key = "extra:" + k
             if k in self.text:
-                continue
-            v = np.asarray(load[key][members], dtype=np.float64)
-            if self.integer[k]:
-                acc = np.zeros(reps.size)
-                np.add.at(acc, group_of, v)
-                agg[key] = acc
-            else:
-                nan = np.isnan(v)
-                acc, cnt = np.zeros(reps.size), np.zeros(reps.size)
-                np.add.at(acc, group_of, np.where(nan, 0.0, v))
-                np.add.at(cnt, group_of, (~nan).astype(np.float64))
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    agg[key] = acc / cnt
+                continue  # text keeps the first occurrence's value: the row that stays
+            key = "extra:" + k
+            agg[key] = aggregate(extra_rule(load[key][:0], whole=self.integer[k]), load[key][members], group_of,
+                                 n_groups)
         drop = np.sort(dup_rows)
         n = load["codes"].shape[0]
         new_arrays: dict[str, Any] = {}
@@ -1077,3 +1072,11 @@ def predict_file(model: Any, data: str | os.PathLike[str] | Dataset, out: str | 
         tmp.unlink(missing_ok=True)
         raise
     return n, cols
+
+
+def _blame_interrupt() -> None:
+    """Raise KeyboardInterrupt if the error being handled is an interrupt in disguise."""
+    from .._signals import interrupted
+
+    if interrupted():
+        raise KeyboardInterrupt from None

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cisreg.data.aggregate import aggregate as aggregate_column
+from cisreg.data.aggregate import describe, extra_rule
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.data.dataset import SET_VALUES, Dataset
 from cisreg.data.encode import _encode, decode
@@ -395,14 +397,16 @@ def _from_dataframe(
         _, first = np.unique(inverse, return_index=True)
         codes = np.ascontiguousarray(codes[first])
         x = x_all[first]
-        sizes = np.bincount(inverse, minlength=n_unique)
         if counts is not None:
-            counts = _sum_by(inverse, counts, n_unique)
+            counts = aggregate_column("sum", counts, inverse, n_unique)
         if values is not None:
-            values = _sum_by(inverse, values[:, None], n_unique)[:, 0] / sizes
+            values = aggregate_column("mean", values, inverse, n_unique)
         if dy is not None:
-            dy = np.sqrt(_sum_by(inverse, (dy * dy)[:, None], n_unique)[:, 0]) / sizes
-        how_extra = aggregate_columns(extra, inverse, first, n_unique)
+            dy = aggregate_column("error_of_mean", dy, inverse, n_unique)
+        rules = {name: extra_rule(v) for name, v in extra.items()}
+        for name, rule in rules.items():
+            extra[name] = aggregate_column(rule, extra[name], inverse, n_unique, first=first)
+        how_extra = describe(rules)
         if split_codes is not None:
             split_codes = split_codes[first]
         how = "summed their counts; " if counts is not None else (
@@ -461,46 +465,6 @@ def _from_dataframe(
         extra=extra,
         dy=None if dy is None else np.ascontiguousarray(dy),
     )
-
-
-def _sum_by(inverse: np.ndarray, a: np.ndarray, n: int) -> np.ndarray:
-    """Column sums of a [N, k] per group (``inverse``: group of each row), [n, k]."""
-    out = np.empty((n, a.shape[1]), dtype=np.float64)
-    for j in range(a.shape[1]):  # loop over columns, not rows
-        out[:, j] = np.bincount(inverse, weights=a[:, j], minlength=n)
-    return out
-
-
-def aggregate_columns(
-    extra: dict[str, np.ndarray], inverse: np.ndarray, first: np.ndarray, n: int
-) -> str:
-    """Aggregate the extra columns of duplicate rows in place; describe how.
-
-    Integer-valued numeric columns (read counts) are summed, other numeric
-    columns averaged over the rows where they are not NaN, text columns keep
-    the value of the first occurrence.
-    """
-    summed, averaged, firsts = [], [], []
-    for name, v in list(extra.items()):
-        if v.dtype.kind == "f":
-            finite = np.isfinite(v)
-            if np.array_equal(v[finite], np.floor(v[finite])):
-                extra[name] = _sum_by(inverse, v[:, None], n)[:, 0]
-                summed.append(name)
-            else:
-                w = np.where(np.isnan(v), 0.0, v)
-                k = np.bincount(inverse, weights=(~np.isnan(v)).astype(np.float64), minlength=n)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    extra[name] = np.bincount(inverse, weights=w, minlength=n) / k
-                averaged.append(name)
-        else:
-            extra[name] = v[first]
-            firsts.append(name)
-    parts = []
-    for what, cols in (("summed", summed), ("averaged", averaged), ("kept the first", firsts)):
-        if cols:
-            parts.append(f"{what} {', '.join(cols)}; ")
-    return "".join(parts)
 
 
 #: Largest |y| and dy accepted: the kernels square them in float32 (largest 3.4e38).
