@@ -20,6 +20,7 @@ from typing import Any
 
 EXIT_ERROR = 2
 EXIT_DIVERGED = 3
+EXIT_DEGENERATE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -242,6 +243,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if result.diverged:
         print(f"cisreg: {result.stop_reason}", file=sys.stderr)
         return EXIT_DIVERGED
+    if report["status"] == "degenerate":
+        print(f"cisreg: the fitted model explains nothing: {report['degenerate']['reason']}; the model was written; "
+              f"{report['degenerate']['advice']}", file=sys.stderr)
+        return EXIT_DEGENERATE
     return 0
 
 

@@ -175,7 +175,8 @@ def read_jobs(path: str | os.PathLike[str]) -> list[Job]:
 def job_is_complete(job: Job, out: Path) -> bool:
     """Whether ``out`` holds this job's finished model directory: the job's fingerprint, a
     model that loads (params.npz whole and the one model.json was written with), and a
-    report.json of status complete that names those same parameters (not a report left by
+    report.json of status complete (or degenerate: finished, explaining nothing) that names
+    those same parameters (not a report left by
     an earlier run)."""
     from ..errors import ModelFileError
     from ..models.io import load_model
@@ -190,7 +191,8 @@ def job_is_complete(job: Job, out: Path) -> bool:
         return False
     model = rep.get("model")
     meta = doc.get("metadata")
-    return (rep.get("status") == "complete" and isinstance(meta, dict) and meta.get("job_sha256") == job.fingerprint()
+    finished = rep.get("status") in ("complete", "degenerate")
+    return (finished and isinstance(meta, dict) and meta.get("job_sha256") == job.fingerprint()
             and isinstance(model, dict) and doc.get("params_sha256") is not None
             and model.get("params_sha256") == doc.get("params_sha256"))
 

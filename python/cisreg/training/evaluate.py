@@ -48,6 +48,7 @@ def evaluate(model: Model, data: Dataset, *, splits: tuple[str, ...] = SPLITS, n
         phi = model.x_to_phi(data.codes[rows], n_threads=n_threads)
         mm = model.spec.measurement.metrics(model, phi, np.asarray(targets[rows], dtype=np.float64), nll, per_row,
                                             rng, uncertainty)
+        mm["phi_sd"] = float(np.std(phi))  # 0: a sequence-blind model (see report.degenerate_reason)
         if "notes" in m and "notes" in mm:
             mm["notes"] = m["notes"] + mm["notes"]
         m.update(mm)

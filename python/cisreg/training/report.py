@@ -87,6 +87,40 @@ def params_hash(theta: Any) -> str:
     return _theta_hash(theta)
 
 
+#: Below this many bits of I_pred on held-out rows (or within its uncertainty of 0), and with
+#: no gain of likelihood over a sequence-blind model, a fitted model explains nothing (status
+#: "degenerate").
+DEGENERATE_I_PRED_BITS = 0.002
+
+DEGENERATE_ADVICE = ("check that the measurements vary with sequence; then try a smaller --l2 (or 0), more "
+                     "--restarts, another link or measurement process, or a model with fewer parameters")
+
+
+def degenerate_reason(metrics: dict[str, Any]) -> str | None:
+    """Why a fitted model explains nothing on held-out data (the validation rows, else the
+    test rows), or None: phi is the same for every sequence; or phi carries no information
+    about their measurements (I_pred at most DEGENERATE_I_PRED_BITS or within its
+    uncertainty of 0) and the model predicts them no better than a sequence-blind one
+    (I_var <= 0, where the measurement process reports it)."""
+    split = next((s for s in ("validation", "test") if isinstance(metrics.get(s), dict)), None)
+    if split is None:
+        return None
+    m = metrics[split]
+
+    def num(key: str) -> float | None:
+        v = m.get(key)
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+    if num("phi_sd") == 0.0:
+        return f"phi is the same for every sequence of the {split} rows (a sequence-blind model)"
+    i_pred, di, i_var = num("I_pred_bits"), num("dI_pred_bits") or 0.0, num("I_var_bits")
+    if i_pred is not None and i_pred <= max(DEGENERATE_I_PRED_BITS, di) and (i_var is None or i_var <= 0.0):
+        var = f", I_var = {i_var:.4f} bits" if i_var is not None else ""
+        return (f"phi carries no information about the measurements of the {split} rows "
+                f"(I_pred = {i_pred:.4f} ± {di:.4f} bits{var})")
+    return None
+
+
 def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, model_name: str,
                  temperature_c: float = 37.0) -> dict[str, Any]:
     from .. import __version__
@@ -94,11 +128,15 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
     model = result.model
     x_ref = consensus_sequence(data)
     status = "interrupted" if result.interrupted else ("diverged" if result.diverged else "complete")
+    reason = degenerate_reason(metrics) if status == "complete" else None
+    if reason is not None:
+        status = "degenerate"
     runs = [{k: v for k, v in r.items() if not k.startswith("_")} for r in result.restarts]
     return {
         "cisreg_version": __version__,
         "status": status,
         "stop_reason": result.stop_reason,
+        **({"degenerate": {"reason": reason, "advice": DEGENERATE_ADVICE}} if reason is not None else {}),
         "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
                   "nodes": model.compiled.info.get("nodes", 0), "n_params": model.layout.size,
                   "params_sha256": params_hash(model.theta),
@@ -128,6 +166,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
              f"({d['training']:,} training / {d['validation']:,} validation / {d['test']:,} test)")
     L.append(f"status: {report['status']} ({report['stop_reason']}); {f['epochs_run']} epochs, best at "
              f"{f['best_epoch']}; {f['wall_s']:.1f} s on {f['n_threads']} thread(s)")
+    if "degenerate" in report:
+        L.append(f"degenerate: {report['degenerate']['reason']}; {report['degenerate']['advice']}")
     for split in ("training", "validation", "test"):
         if split not in m:
             continue
