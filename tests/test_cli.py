@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cisreg
+
 LAC_JSON = {
     "alphabet": "ACGT", "length": 75,
     "sites": [{"name": "CRP", "start": 1, "width": 26}, {"name": "RNAP", "start": 34, "width": 41}],
@@ -216,3 +218,36 @@ def test_every_subcommand_and_option_has_help():
                if not isinstance(a, argparse._HelpAction) and not a.help]
     assert not missing, missing
     assert all(c.help for c in sub._choices_actions)
+
+
+def test_one_command_feeds_the_next_and_errors_name_their_file(tmp_path, fitted_dir):
+    """design's output (column 'sequence') is predict's input; a wrong length names the file;
+    a missing sequence column gives the command-line option; info and compare count the
+    parameters the same way (report.json says how many are trained)."""
+    wt = cisreg.load_example("lac-sortseq").x[0]
+    r = run("design", fitted_dir, "--wt", wt, "--target", "0.4", "--n", "3", "--out", tmp_path / "designs.csv")
+    assert r.returncode == 0, r.stderr
+    assert "sequence" in pd.read_csv(tmp_path / "designs.csv").columns
+    r = run("predict", fitted_dir, tmp_path / "designs.csv", "--out", tmp_path / "pred.csv")
+    assert r.returncode == 0, r.stderr
+    pred, designs = pd.read_csv(tmp_path / "pred.csv"), pd.read_csv(tmp_path / "designs.csv")
+    np.testing.assert_allclose(pred["phi"], designs["phi"], rtol=1e-6)
+
+    (tmp_path / "short.csv").write_text("x\nACGT\n")
+    r = run("predict", fitted_dir, tmp_path / "short.csv", "--out", tmp_path / "p2.csv")
+    assert r.returncode == 2 and "short.csv" in r.stderr and "length 4" in r.stderr, r.stderr
+    (tmp_path / "seqs.csv").write_text(f"seq\n{wt}\n")
+    r = run("predict", fitted_dir, tmp_path / "seqs.csv", "--out", tmp_path / "p3.csv")
+    assert r.returncode == 2 and "--x-col" in r.stderr, r.stderr
+    r = run("predict", fitted_dir, tmp_path / "seqs.csv", "--out", tmp_path / "p3.csv", "--x-col", "seq")
+    assert r.returncode == 0, r.stderr
+
+    rep = json.loads((fitted_dir / "report.json").read_text())
+    assert rep["model"]["n_trained"] == rep["model"]["n_params"] - 1  # t_sat is not trained
+    r = run("info", fitted_dir)
+    assert f"{rep['model']['n_params']} parameters, {rep['model']['n_trained']} trained" in r.stdout
+    from cisreg.compare import compare
+
+    res = compare(cisreg.load_example("lac-sortseq"), [cisreg.load(fitted_dir)] * 2, names=["a", "b"], n_threads=2,
+                  epochs=1, uncertainty=False, n_boot=100)
+    assert list(res.table["parameters"]) == [rep["model"]["n_trained"]] * 2

@@ -77,3 +77,4 @@ def test_a_fit_to_sequence_blind_data_is_degenerate_and_exits_4(tmp_path):
     p = subprocess.run(fm, capture_output=True, text=True)
     table = pd.read_csv(tmp_path / "many" / "summary.csv").set_index("name")
     assert set(table["status"]) == {"skipped (complete)"}, table
+    assert table["test_I_pred_bits"].notna().all()  # a rerun's summary keeps the finished jobs' metrics

@@ -32,7 +32,8 @@ class Comparison:
     Attributes
     ----------
     table:
-        One row per model, best first: parameters, training / held-out NLL per read,
+        One row per model, best first: parameters (those the fit trains: t_sat is
+        fixed, so one fewer than ``n_params``), training / held-out NLL per read,
         I_var and I_pred (bits, with uncertainties), AIC, BIC, and the held-out
         log-likelihood ratio of the best model over this one with its interval.
     verdict:

@@ -19,7 +19,7 @@ import numpy as np
 
 from cisreg.errors import InputError
 
-__all__ = ["SET_VALUES", "SPLIT_NAMES", "Dataset"]
+__all__ = ["SET_VALUES", "SPLIT_NAMES", "Dataset", "sequence_column"]
 
 SPLIT_NAMES: tuple[str, ...] = ("training", "validation", "test")
 
@@ -304,3 +304,18 @@ class Dataset:
 
 def _is_numeric(v: Any) -> bool:
     return getattr(v, "dtype", np.dtype(object)).kind in "fiub"
+
+
+def sequence_column(x_col: str, columns: Any, source: str | None) -> str:
+    """The column of a table that holds the sequences: ``x_col``; or, when ``x_col`` is the
+    default ``"x"`` and the table has no such column, a column ``"sequence"`` (the column
+    that ``cisreg design`` writes), so that one command's output feeds the next."""
+    names = [str(c) for c in columns]
+    if x_col in names:
+        return x_col
+    if x_col == "x" and "sequence" in names:
+        return "sequence"
+    from ..errors import InputError
+
+    raise InputError(f"no sequence column {x_col!r}; columns found: {names}. Rename the sequence column to "
+                     f"{x_col!r} or name it (x_col= in Python, --x-col on the command line)", source=source)

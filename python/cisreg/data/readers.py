@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cisreg.data.alphabet import resolve_alphabet
-from cisreg.data.dataset import Dataset
+from cisreg.data.dataset import Dataset, sequence_column
 from cisreg.data.encode import decode, encode
 from cisreg.data.validate import _from_dataframe
 from cisreg.errors import InputError
@@ -348,8 +348,7 @@ def read_sequences(
         df, source = pd.DataFrame({x_col: _parse_fasta(path)[1]}), str(path)
     else:
         df, source, _ = read_frame(path)
-    if x_col not in df.columns:
-        raise InputError(f"no sequence column {x_col!r}; columns found: {list(df.columns)}", source=source)
+    x_col = sequence_column(x_col, df.columns, source)
     if len(df) == 0:
         raise InputError("the table has a header but no data rows", source=source)
     letters = resolve_alphabet(alphabet)

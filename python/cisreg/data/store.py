@@ -45,7 +45,7 @@ import pandas as pd
 from cisreg._files import own_file_problem
 from cisreg.data.aggregate import aggregate, extra_rule
 from cisreg.data.alphabet import resolve_alphabet
-from cisreg.data.dataset import Dataset
+from cisreg.data.dataset import Dataset, sequence_column
 from cisreg.data.encode import _encode, decode
 from cisreg.errors import DataWarning, InputError
 
@@ -183,9 +183,7 @@ class _Columns:
             dup = next(c for c in columns if columns.count(c) > 1)
             raise InputError("the column name appears more than once; give every column a distinct name",
                              source=source, column=dup)
-        if x_col not in columns:
-            raise InputError(f"no sequence column {x_col!r}; columns found: {columns}. Rename the sequence column "
-                             f"to {x_col!r} or pass x_col=", source=source)
+        self.x_col = x_col = sequence_column(x_col, columns, source)
         self.count_cols = _count_columns(columns, count_prefix, source)
         self.has_y = y_col in columns
         if self.count_cols and self.has_y:
@@ -256,10 +254,10 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
                 raise InputError("the delimiter looks wrong: the header is a single column; save the file with the "
                                  "extension that matches its delimiter (.csv for commas, .tsv for tabs)",
                                  source=source)
-            missing = [c for c in usecols or () if c not in header]
-            if missing:
-                raise InputError(f"no sequence column {missing[0]!r}; columns found: {header}", source=source)
-            cols = list(range(len(header))) if usecols is None else [header.index(c) for c in usecols]
+            # the columns asked for, by the names asked for (a sequence column "sequence" is read as "x")
+            found = None if usecols is None else [sequence_column(c, header, source) for c in usecols]
+            cols = list(range(len(header))) if found is None else [header.index(c) for c in found]
+            names = header if usecols is None else [*usecols]
             # one column beyond the header's: a row with more fields than the header fills it
             # (the parser would otherwise drop such fields silently) and is refused below
             # (every column is parsed: pandas refuses usecols with names beyond a row's fields)
@@ -279,7 +277,7 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
                                      source=source, row=row)
                 seen += len(df)
                 df = df[cols]
-                df.columns = [header[i] for i in cols]
+                df.columns = names if usecols is not None else [header[i] for i in cols]
                 yield header, df
             if empty:
                 raise InputError("the table has a header but no data rows; add data rows", source=source)
@@ -1026,6 +1024,9 @@ def predict_file(model: Any, data: str | os.PathLike[str] | Dataset, out: str | 
                     else open(tmp, "w", encoding="utf-8", newline=""))  # noqa: SIM115
         for codes in iter_codes(data, x_col=x_col, alphabet=model.alphabet, chunk_rows=chunk_rows):
             codes = np.ascontiguousarray(codes)
+            if codes.shape[1] != model.spec.length:
+                raise InputError(f"the sequences have length {codes.shape[1]}, but the model expects "
+                                 f"{model.spec.length}", source=data.source if isinstance(data, Dataset) else str(data))
             phi = model.x_to_phi(codes, n_threads=n_threads)
             pred = {"phi": phi, **model.spec.measurement.prediction_columns(model, phi)}
             if fmt == ".npy":

@@ -14,7 +14,7 @@ import pandas as pd
 from cisreg.data.aggregate import aggregate as aggregate_column
 from cisreg.data.aggregate import describe, extra_rule
 from cisreg.data.alphabet import resolve_alphabet
-from cisreg.data.dataset import SET_VALUES, Dataset
+from cisreg.data.dataset import SET_VALUES, Dataset, sequence_column
 from cisreg.data.encode import _encode, decode
 from cisreg.errors import DataWarning, InputError
 
@@ -314,12 +314,7 @@ def _from_dataframe(
             source=source,
         )
 
-    if x_col not in columns:
-        raise InputError(
-            f"no sequence column {x_col!r}; columns found: {columns}. Rename "
-            f"the sequence column to {x_col!r} or pass x_col=",
-            source=source,
-        )
+    x_col = sequence_column(x_col, columns, source)
     count_cols = _count_columns(columns, count_prefix, source)
     has_y = y_col in columns
     if count_cols and has_y:

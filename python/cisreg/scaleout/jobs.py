@@ -243,17 +243,34 @@ def run_job(job: Job, out: str, n_threads: int | None = None) -> dict[str, Any]:
         metrics = evaluate(res.model, data, n_threads=n_threads, seed=seed)
         report = build_report(res, data, metrics, model_name=job.name)
         atomic_write_json(d / "report.json", report)  # last: the directory is complete
-        row.update(status=report["status"], epochs=res.epochs_run, best_val_nll=res.best_val_nll)
-        for split in ("validation", "test"):
-            for key in ("I_var_bits", "I_pred_bits", "R2"):
-                if key in metrics.get(split, {}):
-                    row[f"{split}_{key}"] = metrics[split][key]
-        inter = res.model.get_theta(units="kcal/mol")["interactions"]
-        for k, v in inter.items():
-            row[f"{k}_kcal_mol"] = v
+        row.update(summary_of_report(report))
     except Exception as e:  # one job's failure must not stop the others: record it
         row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:500]
     row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def summary_of_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The columns of summary.csv that a job's report.json gives: status, epochs, the best
+    validation NLL, held-out metrics, interaction energies (kcal/mol) and the fit's wall time."""
+    fit = report.get("fit", {}) if isinstance(report.get("fit"), dict) else {}
+    row: dict[str, Any] = {"status": report.get("status"), "epochs": fit.get("epochs_run")}
+    history, best = fit.get("history", {}), fit.get("best_epoch")
+    val = history.get("val_nll", []) if isinstance(history, dict) else []
+    if isinstance(best, int) and 1 <= best <= len(val):
+        row["best_val_nll"] = val[best - 1]
+    metrics = report.get("metrics", {}) if isinstance(report.get("metrics"), dict) else {}
+    for split in ("validation", "test"):
+        m = metrics.get(split, {})
+        for key in ("I_var_bits", "I_pred_bits", "R2"):
+            if isinstance(m, dict) and key in m:
+                row[f"{split}_{key}"] = m[key]
+    params = report.get("parameters", {})
+    inter = params.get("uniform", {}).get("kcal/mol", {}).get("interactions", {}) if isinstance(params, dict) else {}
+    for k, v in (inter.items() if isinstance(inter, dict) else ()):
+        row[f"{k}_kcal_mol"] = v
+    if "wall_s" in fit:
+        row["fit_wall_s"] = fit["wall_s"]
     return row
 
 
@@ -313,7 +330,9 @@ def fit_many(jobs: Sequence[Job], out: str | os.PathLike[str], *, client: Any = 
     for j in jobs:
         d = root / j.name
         if job_is_complete(j, d):
-            rows[j.name] = {"name": j.name, "status": "skipped (complete)", "error": "", "dir": str(d)}
+            # the finished job's summary, from its report: a rerun's summary.csv keeps its metrics
+            rows[j.name] = {"name": j.name, **summary_of_report(json.loads((d / "report.json").read_text())),
+                            "status": "skipped (complete)", "error": "", "dir": str(d)}
         else:
             todo.append(j)
     own = client is None and bool(todo)

@@ -139,6 +139,7 @@ def build_report(result: FitResult, data: Dataset, metrics: dict[str, Any], *, m
         **({"degenerate": {"reason": reason, "advice": DEGENERATE_ADVICE}} if reason is not None else {}),
         "model": {"name": model_name, "kind": model.spec.kind, "states": list(model.state_names),
                   "nodes": model.compiled.info.get("nodes", 0), "n_params": model.layout.size,
+                  "n_trained": int(model.layout.trainable_mask().sum()),
                   "params_sha256": params_hash(model.theta),
                   "compile": {k: v for k, v in model.compiled.info.items() if isinstance(v, (int, str))}},
         "data": {"source": data.source, "sequences": data.n, "length": data.length,
@@ -161,8 +162,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     comp = report["model"].get("compile", {})
     solver = f", {comp['solver']} solver" + (f" ({comp['trees']} spanning trees)" if "trees" in comp else "") \
         if "solver" in comp else ""
+    n_trained = report["model"].get("n_trained")  # the parameters the fit trains (t_sat is fixed)
+    trained = f", {n_trained} trained" if isinstance(n_trained, int) and n_trained != report["model"]["n_params"] \
+        else ""
     L.append(f"model {report['model']['name']} ({report['model']['kind']}{solver}, {len(report['model']['states'])} "
-             f"states, {report['model']['n_params']} parameters) on {d['sequences']:,} sequences "
+             f"states, {report['model']['n_params']} parameters{trained}) on {d['sequences']:,} sequences "
              f"({d['training']:,} training / {d['validation']:,} validation / {d['test']:,} test)")
     L.append(f"status: {report['status']} ({report['stop_reason']}); {f['epochs_run']} epochs, best at "
              f"{f['best_epoch']}; {f['wall_s']:.1f} s on {f['n_threads']} thread(s)")
