@@ -268,6 +268,22 @@ def _store(tmp_path: Path, name: str = "s") -> Path:
     return save_store(ds, tmp_path / name)
 
 
+def _write_meta(s: Path, meta: dict[str, object]) -> None:
+    """A forged meta.json: its own checksum updated as well (a deliberate edit, not damage)."""
+    from cisreg.data.store import _meta_hash
+
+    meta["meta_sha256"] = _meta_hash(meta)
+    (s / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_changed_byte_of_meta_json_is_refused(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    text = (s / "meta.json").read_text()
+    (s / "meta.json").write_text(text.replace('"alphabet": "ACGT"', '"alphabet": "ACGU"'))
+    with pytest.raises(InputError, match="meta.json does not match its own SHA-256"):
+        open_store(s)
+
+
 def _rewrite(s: Path, name: str, fn: object) -> None:
     """Change the array in s/name in place (a valid .npy, a stale SHA-256 in meta.json)."""
     a = np.load(s / name, allow_pickle=False)
@@ -295,7 +311,7 @@ def test_tampered_arrays_are_refused_on_open(tmp_path: Path, name: str, change: 
         key = name.removesuffix(".npy")
         a = np.load(s / name, allow_pickle=False)
         meta["arrays"][key]["sha256"] = hashlib.sha256(np.ascontiguousarray(a).data.cast("B")).hexdigest()
-        (s / "meta.json").write_text(json.dumps(meta))
+        _write_meta(s, meta)
     with pytest.raises(InputError, match=match) as e:
         open_store(s)
     assert "\n" not in str(e.value) and "convert the data again" in str(e.value)
@@ -313,7 +329,7 @@ def test_store_files_stay_inside_the_store(tmp_path: Path) -> None:
     for bad in ("../elsewhere.npy", str(outside), "sub/codes.npy", "", 5):
         meta = json.loads(json.dumps(meta0))
         meta["arrays"]["codes"]["file"] = bad
-        (s / "meta.json").write_text(json.dumps(meta))
+        _write_meta(s, meta)
         with pytest.raises(InputError, match="plain names"):
             open_store(s)
     (s / "meta.json").write_text(json.dumps(meta0))

@@ -219,8 +219,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
                      n_threads=args.threads, dtype=args.precision, device=args.device, quiet=args.quiet,
                      checkpoint_every=args.checkpoint_every,
                      checkpoint_dir=ckpt, resume=args.resume, bootstrap=args.bootstrap, laplace=args.laplace)
-        # the model first: nothing after this point can lose it
+        # the model first: nothing after this point can lose it. An earlier fit's report goes
+        # first of all, so that the directory never holds a report of other parameters: a crash
+        # from here on leaves the old model or the new one, without a report until the new one
+        # is written (fit-many reruns a job without a report; model.json names the SHA-256 of
+        # its params.npz, so a model caught between its two files is refused on load)
         with _signals_deferred():
+            (out / "report.json").unlink(missing_ok=True)
             result.model.save(out, metadata={"name": name, "data": data.source})
         try:
             metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)

@@ -2,8 +2,9 @@
 
 A *store* is a directory::
 
-    meta.json          format, version, alphabet, length, n, kind, columns, and for every
-                       array its file, dtype, shape and SHA-256
+    meta.json          format, version, alphabet, length, n, kind, columns, for every
+                       array its file, dtype, shape and SHA-256, and meta_sha256: the
+                       SHA-256 of the rest of meta.json (canonical JSON)
     codes.npy          uint8 [N, L] sequence codes (75 B per 75-bp sequence)
     split.npy          int8 [N]
     counts.npy         sort-seq counts [N, Y]: float32 (exact below 2^24; the kernels
@@ -557,6 +558,7 @@ class _Writer:
                 "n": n, "kind": kind, "source": source, "notes": notes,
                 "columns": [{"name": k, "kind": kind_} for k, kind_ in lay.extra.items()],
                 "arrays": arrays}
+        meta["meta_sha256"] = _meta_hash(meta)
         with open(self.tmp / "meta.json", "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)
             fh.flush()
@@ -885,15 +887,22 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
         raise _bad(p, f"meta.json is unreadable ({' '.join(str(exc).split())})") from None
     if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
         raise _bad(p, f"meta.json lacks \"format\": \"{STORE_FORMAT}\"")
+    if "meta_sha256" in meta and meta["meta_sha256"] != _meta_hash(meta):  # (stores written before it: none)
+        raise _bad(p, "meta.json does not match its own SHA-256 (changed or corrupt)")
     if meta.get("version") != STORE_VERSION:
         raise InputError(f"store format version {meta.get('version')!r}; this cisreg reads version {STORE_VERSION}; "
                          "convert the data again", source=str(p))
     try:
         n, length, alphabet = int(meta["n"]), int(meta["length"]), str(meta["alphabet"])
         infos: dict[str, Any] = dict(meta["arrays"])
-        columns = [(c["name"], c["kind"]) for c in meta["columns"]]
+        columns = [(str(c["name"]), str(c["kind"])) for c in meta["columns"]]
+        notes = [str(x) for x in meta.get("notes", [])]
+        source = str(meta.get("source", p))
     except (KeyError, TypeError, ValueError):
-        raise _bad(p, "meta.json lacks n, length, alphabet, arrays or columns") from None
+        raise _bad(p, "meta.json lacks n, length, alphabet, arrays or columns, or one of them has the wrong "
+                      "shape") from None
+    if n < 0 or length < 1:
+        raise _bad(p, f"meta.json gives {n} rows of length {length}")
     arrays: dict[str, np.ndarray] = {}
     for key, info in infos.items():
         if not isinstance(info, dict):
@@ -901,9 +910,11 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
         f = _store_file(p, str(key), info.get("file"))
         try:
             a = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except Exception as exc:  # untrusted bytes: any failure of the header parser is a corrupt file
             raise _bad(p, f"{f.name} is truncated or corrupt ({' '.join(str(exc).split())[:200]})") from None
-        if list(a.shape) != list(info.get("shape", [])) or a.dtype.str != info.get("dtype") or a.shape[0] != n:
+        shape = info.get("shape")
+        if not isinstance(shape, list) or list(a.shape) != shape or a.dtype.str != info.get("dtype") or \
+                a.shape[0] != n:
             raise _bad(p, f"{f.name} holds {a.dtype.str} {list(a.shape)}, meta.json says {info.get('dtype')} "
                           f"{info.get('shape')}")
         if verify:
@@ -922,11 +933,17 @@ def open_store(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     try:
         return Dataset(x=LazySequences(codes, alphabet), codes=codes,  # type: ignore[arg-type]
                        alphabet=alphabet, counts=arrays.get("counts"),
-                       y=arrays.get("y"), split=arrays["split"], source=str(meta.get("source", p)),
-                       notes=(*meta.get("notes", ()), f"opened from the store {p}"), extra=extra,
+                       y=arrays.get("y"), split=arrays["split"], source=source,
+                       notes=(*notes, f"opened from the store {p}"), extra=extra,
                        dy=arrays.get("dy"))
     except InputError as exc:
         raise _bad(p, f"inconsistent arrays ({exc})") from None
+
+
+def _meta_hash(meta: dict[str, Any]) -> str:
+    """SHA-256 of meta.json's content without its own hash (canonical JSON)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def load_data(path: str | os.PathLike[str], **kwargs: Any) -> Dataset:
