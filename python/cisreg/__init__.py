@@ -44,6 +44,7 @@ from .data import (
     read_sequences,
     read_table,
 )
+from .data.mavedb import read_mavedb
 from .errors import DataWarning, InputError, ModelFileError
 from .models import Model, ModelSpec, preset, read_spec, spec_from_dict
 from .models.io import load_model as load
@@ -64,7 +65,8 @@ __all__ = [
     "DataWarning", "Dataset", "FitResult", "InputError", "Model", "ModelFileError", "ModelSpec", "__version__",
     "cpu_kernel_levels", "cuda_available", "decode", "design", "effective_n_threads", "encode", "evaluate", "fit",
     "from_dataframe", "kernel_level", "load", "load_example", "preset", "read_barcodes", "read_fasta",
-    "read_sequences", "read_spec", "read_table", "save", "scan", "simulate", "spec_from_dict", "training",
+    "read_mavedb", "read_sequences", "read_spec", "read_table", "save", "scan", "simulate", "spec_from_dict",
+    "training",
 ]
 
 

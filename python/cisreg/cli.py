@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--patience", type=_positive_int, default=loop.DEFAULT_PATIENCE,
                    help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")
     f.add_argument("--x-col", default="x", help="sequence column (default x)")
+    f.add_argument("--target", metavar="SEQ|FASTA", default=None,
+                   help="DATA is a MaveDB score set (or count table) of HGVS variants of this target sequence: "
+                        "each variant's sequence is built from the target (see --hgvs-column)")
+    f.add_argument("--hgvs-column", metavar="COL", default=None,
+                   help="with --target: the HGVS column (default hgvs_pro for a protein target, hgvs_nt for DNA)")
     f.add_argument("--alphabet", default=None,
                    help="alphabet of DATA's sequences: dna, rna, protein, protein* or the letters "
                         "(default: the model's)")
@@ -195,8 +200,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     spec, name = _load_spec(args.model, args.example)
     with warnings.catch_warnings():  # the loader's notes are printed below, once
         warnings.simplefilter("ignore", DataWarning)
-        data = load_example(args.example) if args.example else load_data(
-            args.data, x_col=args.x_col, alphabet=args.alphabet or spec.alphabet, seed=args.seed)
+        if args.example:
+            data = load_example(args.example)
+        elif args.target is not None:
+            from .data.mavedb import read_mavedb
+
+            data = read_mavedb(args.data, args.target, variant_col=args.hgvs_column, seed=args.seed)
+        else:
+            data = load_data(args.data, x_col=args.x_col, alphabet=args.alphabet or spec.alphabet, seed=args.seed)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
