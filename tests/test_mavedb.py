@@ -115,7 +115,8 @@ def test_round_trip_through_the_command_line(world, tmp_path):
         assert mavehgvs.Variant(s).prefix == "p"  # MaveDB's parser accepts every name
     seqs = variant_sequences(pred["hgvs_pro"].tolist(), target, "protein")
     model = cisreg.load(tmp_path / "fit")
-    np.testing.assert_allclose(model.x_to_phi(cisreg.encode(seqs, alphabet="protein")), pred["phi"], rtol=1e-6, atol=1e-9)
+    phi = model.x_to_phi(cisreg.encode(seqs, alphabet="protein"))
+    np.testing.assert_allclose(phi, pred["phi"], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(model.phi_to_yhat(pred["phi"].to_numpy()), pred["score"], rtol=1e-6, atol=1e-9)
     # a bad variant on the command line: exit 2, one line naming the file, row and column
     bad = df.copy()
