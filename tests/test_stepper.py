@@ -189,3 +189,25 @@ def test_the_one_loop_decides_for_every_back_end(losses, fail, intr, best, run, 
     assert res.diverged == reason.startswith("diverged") and res.interrupted == reason.startswith("interrupted")
     assert st.synced == (run - (run % 2)) // 2 + (1 if res.stop_reason in ("early_stopping", "max_epochs")
                                                    and run % 2 else 0)
+
+
+def test_early_stopping_watches_at_most_val_max_rows(monkeypatch):
+    """A large validation split is watched on evenly spaced rows (a cheap pass per epoch); the
+    fit is the same as a fit whose validation split is those rows."""
+    import cisreg.training.loop as loop
+
+    data = cisreg.load_example("lac-sortseq")
+    monkeypatch.setattr(loop, "VAL_MAX_ROWS", 1000)
+    val = data.indices("validation")
+    kept = val[:: -(-len(val) // 1000)]
+    assert 900 < len(kept) <= 1000
+    res = cisreg.fit(data, "lac", epochs=2, n_threads=1, quiet=True, seed=0)
+    monkeypatch.setattr(loop, "VAL_MAX_ROWS", 10**9)
+    split = np.asarray(data.split).copy()
+    dropped = np.setdiff1d(val, kept)
+    split[dropped] = 2  # the other validation rows become test rows
+    sub = cisreg.Dataset(x=data.x, codes=data.codes, alphabet=data.alphabet, counts=data.counts, y=None,
+                         split=split, source=data.source)
+    ref = cisreg.fit(sub, "lac", epochs=2, n_threads=1, quiet=True, seed=0)
+    assert res.history["val_nll"] == ref.history["val_nll"]
+    np.testing.assert_array_equal(res.model.theta, ref.model.theta)
