@@ -33,7 +33,7 @@ def _python_epoch(model, codes, targets, amounts, train, rng, batch_size, opt, l
             continue
         if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
             raise StopFit("diverged")
-        grad /= reads
+        grad /= len(rows)  # per row (variant): the penalty does not depend on the reads per variant
         grad += l2 * theta
         opt.step(theta, grad)
         if not np.all(np.isfinite(theta)):

@@ -299,7 +299,8 @@ void register_cuda(py::module_& m) {
         },
         py::arg("slot"), py::arg("offset"), py::arg("count"), py::arg("reads"),
         "One minibatch on the device: loss and gradient over rows[slot][offset : offset + count], g = grad / reads "
-        "+ l2 theta, one Adam step. Returns (loss, status); status is 0 or a sum of the STATUS_* bits (then theta "
+        "+ l2 theta (reads: the normalizer; the fit loop passes count), one Adam step. Returns (loss, status); status "
+        "is 0 or a sum of the STATUS_* bits (then theta "
         "was not updated, except for STATUS_NONFINITE_THETA).");
     cls.attr("STATUS_NONFINITE_LOSS") = cuda::kStepNonFiniteLoss;
     cls.attr("STATUS_NONFINITE_GRAD") = cuda::kStepNonFiniteGrad;

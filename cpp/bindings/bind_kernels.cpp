@@ -293,7 +293,8 @@ void register_kernels(py::module_& m) {
         py::arg("mask") = py::none(), py::arg("weights") = py::none(), py::arg("n_threads") = 1,
         py::arg("dtype") = "float64", py::arg("isa") = "auto", py::arg("device") = "cpu",
         "One epoch of minibatch Adam in the core: the rows `order` in minibatches of batch_size (each sorted), per "
-        "minibatch the gradient of its loss per read (amounts) plus l2 * theta and one Adam step, updating theta, "
+        "minibatch the gradient of its loss per row (a minibatch without reads, by amounts, is skipped) plus "
+        "l2 * theta and one Adam step, updating theta, "
         "adam_m and adam_v in place. Returns (summed loss, reads, adam_t, status), status 'complete' or 'diverged' "
         "(a non-finite loss, gradient or parameter: theta is then the diverged one).");
 

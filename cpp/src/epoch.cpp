@@ -86,8 +86,11 @@ EpochResult adam_epoch(const Model& m, const SeqBatch& data, const Targets& tg, 
             out.status = EpochStatus::Diverged;
             return out;
         }
+        // per row (variant): the penalty l2 theta^2 / 2 is per variant, whatever the reads per
+        // variant (python/cisreg/training/adam.py, train_epoch)
+        const double per = static_cast<double>(b);
         for (int64_t j = 0; j < P; ++j) {
-            grad[j] /= reads;
+            grad[j] /= per;
             grad[j] += plan.l2[j] * theta[j];
         }
         adam_step(cfg, st, grad, theta, P);

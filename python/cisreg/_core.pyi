@@ -175,7 +175,7 @@ class CudaSession:
         ...
     def train_step(self, slot: typing.SupportsInt | typing.SupportsIndex, offset: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, reads: typing.SupportsFloat | typing.SupportsIndex) -> tuple[float, int]:
         """
-        One minibatch on the device: loss and gradient over rows[slot][offset : offset + count], g = grad / reads + l2 theta, one Adam step. Returns (loss, status); status is 0 or a sum of the STATUS_* bits (then theta was not updated, except for STATUS_NONFINITE_THETA).
+        One minibatch on the device: loss and gradient over rows[slot][offset : offset + count], g = grad / reads + l2 theta (reads: the normalizer; the fit loop passes count), one Adam step. Returns (loss, status); status is 0 or a sum of the STATUS_* bits (then theta was not updated, except for STATUS_NONFINITE_THETA).
         """
     @property
     def data_on_device(self) -> bool:
@@ -246,5 +246,5 @@ def row_work(model: Model) -> int:
     """
 def adam_epoch(model: Model, codes: typing.Any, targets: typing.Any, theta: typing.Any, adam_m: typing.Any, adam_v: typing.Any, adam_t: typing.SupportsInt | typing.SupportsIndex, order: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, amounts: typing.Any, l2: typing.Any, *, learning_rate: typing.SupportsFloat | typing.SupportsIndex = 0.01, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, mask: typing.Any = None, weights: typing.Any = None, n_threads: typing.SupportsInt | typing.SupportsIndex = 1, dtype: str = 'float64', isa: str = 'auto', device: str = 'cpu') -> tuple[float, float, int, str]:
     """
-    One epoch of minibatch Adam in the core: the rows `order` in minibatches of batch_size (each sorted), per minibatch the gradient of its loss per read (amounts) plus l2 * theta and one Adam step, updating theta, adam_m and adam_v in place. Returns (summed loss, reads, adam_t, status), status 'complete' or 'diverged' (a non-finite loss, gradient or parameter: theta is then the diverged one).
+    One epoch of minibatch Adam in the core: the rows `order` in minibatches of batch_size (each sorted), per minibatch the gradient of its loss per row (a minibatch without reads, by amounts, is skipped) plus l2 * theta and one Adam step, updating theta, adam_m and adam_v in place. Returns (summed loss, reads, adam_t, status), status 'complete' or 'diverged' (a non-finite loss, gradient or parameter: theta is then the diverged one).
     """

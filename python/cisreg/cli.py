@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--restarts", type=_positive_int, default=1, help="random initialisations; the best by "
                                                                     "validation likelihood is kept (default 1)")
     f.add_argument("--l2", type=_l2, default=loop.DEFAULT_L2,
-                   help=f"L2 penalty per read on energies, pair energies, biases and measurement parameters "
+                   help=f"L2 penalty per variant (row) on energies, pair energies, biases and measurement parameters "
                         f"(default {loop.DEFAULT_L2}), or per block kind or name: energy=1e-4,pair=1e-3")
     f.add_argument("--patience", type=_positive_int, default=loop.DEFAULT_PATIENCE,
                    help=f"early-stopping patience in epochs (default {loop.DEFAULT_PATIENCE})")

@@ -94,8 +94,9 @@ void adam_step(const AdamConfig& cfg, AdamState& st, const double* grad /*[P]*/,
 
 // One epoch: the rows order[0..n_order) in minibatches of batch_size consecutive entries
 // (each minibatch sorted, so that the kernels read the codes in memory order); for each,
-// the gradient of its loss per read (reads: sum of amounts[row] over the minibatch; a
-// minibatch without reads is skipped) plus l2[j] * theta[j], and one Adam step. Every
+// the gradient of its loss per row (per variant: the L2 penalty means the same prior at
+// any sequencing depth; a minibatch without reads, the sum of amounts[row], is skipped)
+// plus l2[j] * theta[j], and one Adam step. Every
 // check_rows rows, should_stop(stop_ctx) (if given) may end the epoch early (an interrupt).
 // With exec.n_threads > 1 and minibatches too small for the thread policy to thread them,
 // the first minibatches of the epoch alternate between one thread and every thread and the

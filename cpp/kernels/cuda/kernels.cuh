@@ -307,7 +307,7 @@ __global__ void flush_kernel(const Recipe<T>* r, bool cot, const double* S, doub
     if (!isfinite(g)) atomicOr(&res->flags, kNonFiniteGrad);
 }
 
-// One Adam step (python/cisreg/training/adam.py, with the loop's g = grad / reads + l2 theta),
+// One Adam step (python/cisreg/training/adam.py, with the loop's g = grad / rows + l2 theta),
 // rounding as numpy does (no contractions), unless the loss or gradient is not finite.
 __global__ void adam_kernel(int64_t P, double* theta, const double* grad, double* m, double* v, const double* l2,
                             const uint8_t* mask, double reads, double b1, double one_b1, double b2, double one_b2,

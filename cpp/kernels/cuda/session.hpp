@@ -81,7 +81,8 @@ class Session {
     void adam_state(double* m, double* v, int64_t* t) const;
     void set_adam_state(const double* m, const double* v, int64_t t);
     // One minibatch: loss and gradient over rows[slot][offset : offset + count], then
-    // g = grad / reads + l2 theta and one Adam update of theta, all on the device. The
+    // g = grad / reads + l2 theta (reads: the normalizer; the fit loop passes the minibatch's
+    // row count) and one Adam update of theta, all on the device. The
     // update is skipped when the loss or gradient is not finite (status says which).
     StepResult train_step(int slot, int64_t offset, int64_t count, double reads);
 

@@ -95,19 +95,19 @@ def _rows(part: Any, which: str, seed: int, p: int, epoch: int, step: int, per_s
 
 
 def _partition_loss(part: Any, spec_json: str, theta: np.ndarray, which: str, seed: int, p: int, epoch: int, step: int,
-          per_step: int, n_threads: int | None, dtype: str) -> tuple[float, np.ndarray, float]:
-    """Loss (summed NLL), gradient and reads of one partition's selected rows."""
+          per_step: int, n_threads: int | None, dtype: str) -> tuple[float, np.ndarray, float, int]:
+    """Loss (summed NLL), gradient, reads and number of one partition's selected rows."""
     model = _model(spec_json)
     t = _targets(part, model)
     rows = _rows(part, which, seed, p, epoch, step, per_step)
     if len(rows) == 0:
-        return 0.0, np.zeros(theta.size), 0.0
+        return 0.0, np.zeros(theta.size), 0.0, 0
     model.theta[:] = theta
     grad = which != "val"
     out = model.loss(part.codes, t, rows, n_threads=n_threads, grad=grad, dtype=dtype)
     loss, g = (out if grad else (out, np.zeros(theta.size)))
     reads = float(model.spec.measurement.amounts(t[rows]).sum())
-    return float(loss), np.asarray(g, dtype=np.float64), reads
+    return float(loss), np.asarray(g, dtype=np.float64), reads, len(rows)
 
 
 def _init_theta(part: Any, spec_json: str, seed: int) -> np.ndarray:
@@ -140,15 +140,16 @@ class _Partitions:
         return list(self.client.gather(futs))
 
 
-def _total(results: list[tuple[float, np.ndarray, float]], size: int) -> tuple[float, np.ndarray, float]:
-    """Sum of (loss, grad, reads) in partition order: a fixed order, whatever the cluster."""
-    loss, reads = 0.0, 0.0
+def _total(results: list[tuple[float, np.ndarray, float, int]], size: int) -> tuple[float, np.ndarray, float, int]:
+    """Sum of (loss, grad, reads, rows) in partition order: a fixed order, whatever the cluster."""
+    loss, reads, n = 0.0, 0.0, 0
     g = np.zeros(size)
-    for lo, gr, re in results:
+    for lo, gr, re, k in results:
         loss += lo
         g += gr
         reads += re
-    return loss, g, reads
+        n += k
+    return loss, g, reads, n
 
 
 class _PartitionStepper(HostState):
@@ -169,14 +170,14 @@ class _PartitionStepper(HostState):
         theta, P = self.model.theta, self.model.theta.size
         tot, tot_reads = 0.0, 0.0
         for k in range(self.steps):
-            loss, g, reads = _total(self.parts.map(
+            loss, g, reads, n_rows = _total(self.parts.map(
                 _partition_loss, self.spec_json, theta, "batch", self.seed,
                 per_part=lambda p, k=k: (p, self.epoch, k, self.per[p], self.nt, self.dtype)), P)
             if reads == 0:
                 continue
             if not (math.isfinite(loss) and np.all(np.isfinite(g))):
                 raise StopFit("diverged")
-            g /= reads
+            g /= n_rows  # per row (variant), as cisreg.training.loop.train_epoch
             g += self.l2 * theta
             self.opt.step(theta, g)
             tot += loss
@@ -185,7 +186,7 @@ class _PartitionStepper(HostState):
         return tot, tot_reads
 
     def val_loss(self) -> float:
-        loss, _, _ = _total(self.parts.map(_partition_loss, self.spec_json, self.model.theta, "val", self.seed, 0, 0,
+        loss, _, _, _ = _total(self.parts.map(_partition_loss, self.spec_json, self.model.theta, "val", self.seed, 0, 0,
                                            0, 0, self.nt, self.dtype, per_part=None), self.model.theta.size)
         return loss
 
@@ -245,7 +246,7 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
     theta = m.theta
 
     def val_nll(th: np.ndarray) -> float:
-        loss, _, reads = _total(parts.map(_partition_loss, spec_json, th, "val", seed, 0, 0, 0, 0, n_threads, dtype,
+        loss, _, reads, _n = _total(parts.map(_partition_loss, spec_json, th, "val", seed, 0, 0, 0, 0, n_threads, dtype,
                                           per_part=None), P)
         return loss / reads if reads else math.nan
 
@@ -268,12 +269,12 @@ def fit_partitioned(partitions: Sequence[Any], model: Any, *, client: Any = None
         from scipy.optimize import minimize
 
         idx = np.flatnonzero(mask)
-        lam = l2v * train_reads
+        lam = l2v * n_train  # the penalty per variant (row), as in the minibatch steps
 
         def f(x: np.ndarray) -> tuple[float, np.ndarray]:
             th = theta.copy()
             th[idx] = x
-            loss, g, _ = _total(parts.map(_partition_loss, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads,
+            loss, g, _, _n = _total(parts.map(_partition_loss, spec_json, th, "train", seed, 0, 0, 0, 0, n_threads,
                                           dtype), P)
             return (loss + 0.5 * float(np.sum(lam[idx] * x * x))) / train_reads, (g[idx] + lam[idx] * x) / train_reads
 

@@ -76,7 +76,7 @@ def train_epoch_device(sess: Any, amounts: np.ndarray, train: np.ndarray, rng: n
         reads = float(amounts[order[i : i + cnt]].sum())
         if reads == 0:
             continue
-        loss, status = sess.train_step(EPOCH_SLOT, i, cnt, reads)
+        loss, status = sess.train_step(EPOCH_SLOT, i, cnt, float(cnt))  # per row: see train_epoch
         if status & bad_input:
             raise InputError("the device found invalid codes, targets or weights in a minibatch")
         if status & stop:

@@ -78,7 +78,9 @@ def fit(
         Adam settings; an epoch is one pass over the training rows in random
         minibatches of ``batch_size`` sequences.
     l2:
-        L2 penalty per read: a number for every energy, pair-energy, bias and measurement
+        L2 penalty per variant (row): the objective is the NLL plus l2 theta^2 / 2 per
+        training row, so the same ``l2`` is the same prior for sort-seq, GE and counts at
+        any sequencing depth. A number for every energy, pair-energy, bias and measurement
         parameter, or a dict by block kind (``"energy"``, ``"pair"``, ``"bias"``,
         ``"measurement"``, ``"interaction"``, ``"rate"``, ...) or block name (``"P.TF"``),
         the most specific key winning, unlisted blocks unpenalised.
@@ -291,9 +293,10 @@ def train_epoch(model: Model, codes: np.ndarray, targets: np.ndarray, amounts: n
                 rng: np.random.Generator, batch_size: int, opt: Adam, grad: np.ndarray | None, l2: np.ndarray,
                 n_threads: int, dtype: str, weights: np.ndarray | None = None) -> tuple[float, float]:
     """One epoch: the training rows in a random order, in minibatches of ``batch_size``
-    (index arrays: nothing is copied), one Adam step per minibatch on the loss per read
-    plus ``l2`` [P] times theta. With row ``weights`` [N] (a bootstrap resample) each row's
-    loss and reads count that many times; ``amounts`` must then be weighted already.
+    (index arrays: nothing is copied), one Adam step per minibatch on the loss per row
+    (variant) plus ``l2`` [P] times theta (minibatches without reads are skipped). With
+    row ``weights`` [N] (a bootstrap resample) each row's loss and reads count that many
+    times; ``amounts`` must then be weighted already.
     The whole epoch runs in the core (``_core.adam_epoch``: one return to Python per epoch,
     the same steps as one kernel call per minibatch, bit for bit). Updates ``model.theta``
     and ``opt`` in place; returns the summed loss and reads. Raises StopFit on a non-finite

@@ -255,11 +255,12 @@ class _Penalised:
         return out, int(opt.nit), "" if opt.success else str(opt.message)
 
 
-def _penalty(model: Model, l2: Any, reads: float) -> np.ndarray:
-    """lam [P] of the penalised training NLL: the fit's ``l2`` (per read) times the reads."""
+def _penalty(model: Model, l2: Any, rows: float) -> np.ndarray:
+    """lam [P] of the penalised training NLL: the fit's ``l2`` (per variant) times the
+    training rows (weighted by a resample's multiplicities)."""
     from .loop import DEFAULT_L2, l2_vector
 
-    return l2_vector(model.layout, DEFAULT_L2 if l2 is None else l2) * reads
+    return l2_vector(model.layout, DEFAULT_L2 if l2 is None else l2) * rows
 
 
 def _polished_refit(spec_dict: dict[str, Any], data: Dataset, theta: np.ndarray, weights: np.ndarray,
@@ -274,7 +275,7 @@ def _polished_refit(spec_dict: dict[str, Any], data: Dataset, theta: np.ndarray,
     train = train[weights[train] > 0]
     reads = float((model.spec.measurement.amounts(targets)[train] * weights[train]).sum())
     idx = np.flatnonzero(model.layout.trainable_mask())
-    obj = _Penalised(model, data.codes, targets, train, weights, _penalty(model, l2, reads), idx,
+    obj = _Penalised(model, data.codes, targets, train, weights, _penalty(model, l2, float(weights[train].sum())), idx,
                      effective_n_threads(n_threads))
     return obj.polish(theta, maxiter, reads)
 
@@ -284,8 +285,8 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
             step: float = 1e-4, polish: int = POLISH_ITERATIONS, nuisance: str = "profile") -> Uncertainty:
     """The Laplace (curvature) estimate of the uncertainty of ``model``'s physical parameters.
 
-    The penalised training NLL F(theta) = NLL + reads * l2 * theta^2 / 2 (the objective
-    :func:`cisreg.fit` minimises, ``l2`` per read as there) is expanded to second order at
+    The penalised training NLL F(theta) = NLL + rows * l2 * theta^2 / 2 (the objective
+    :func:`cisreg.fit` minimises, ``l2`` per variant as there) is expanded to second order at
     the fit (with ``polish`` > 0, the default, at the optimum reached from it by at most that many
     full-batch L-BFGS iterations, whose estimates are then reported: early stopping ends
     near an optimum, not at it, and for heavily parameterised measurements the penalised
@@ -314,7 +315,7 @@ def laplace(model: Model, data: Dataset, *, l2: float | dict[str, float] | None 
         raise InputError("no training rows", source=data.source)
     lay = model.layout
     reads = float(model.spec.measurement.amounts(targets)[train].sum())
-    lam = _penalty(model, l2, reads)
+    lam = _penalty(model, l2, float(len(train)))
     if nuisance not in ("profile", "fixed"):
         raise InputError(f"nuisance must be 'profile' or 'fixed', got {nuisance!r}")
     mask = lay.trainable_mask()
@@ -412,7 +413,8 @@ def bootstrap(result: Any, data: Dataset, B: int, *, level: float = 0.95, gauge:
     if polish:
         reads = float(spec.measurement.amounts(targets)[train].sum())
         idx = np.flatnonzero(model.layout.trainable_mask())
-        obj = _Penalised(model, data.codes, targets, train, None, _penalty(model, settings.get("l2"), reads), idx, nt)
+        lam = _penalty(model, settings.get("l2"), float(len(train)))
+        obj = _Penalised(model, data.codes, targets, train, None, lam, idx, nt)
         theta, nit, msg = obj.polish(theta, polish, reads)
         notes.append(f"estimates at the optimum of the penalised training likelihood (reached from the fit by {nit} "
                      f"full-batch L-BFGS iterations{'' if not msg else '; stopped: ' + msg}); each refit is the "
