@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _core
 from .params import ParamLayout
-from .sites import add_site_params, enriched_kmer, init_sites
+from .sites import add_site_params, init_sites, motif_candidates
 from .spec import ModelSpec, Thermodynamic
 
 __all__ = ["MUTAGENISED_LIBRARY", "Compiled", "compile_spec", "initial_theta", "letter_frequencies"]
@@ -81,17 +81,57 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, targets: np.ndarr
     lay.view(theta, "t_sat")[...] = comp.spec.t_sat
     A = len(comp.spec.alphabet)
     consensus = _consensus(codes, A) if codes is not None else None
-    seeds = {}
+    candidates: dict[str, list[np.ndarray]] = {}
+    score = None
     if codes is not None and targets is not None and any(s.sliding for s in comp.spec.sites):
         score = comp.spec.measurement.score(targets)
         for s in comp.spec.sites:
             if s.sliding:
-                motif = enriched_kmer(codes, score, s, A)
-                if motif is not None:
-                    seeds[s.name] = motif
+                cands = motif_candidates(codes, score, s, A)
+                if cands:
+                    candidates[s.name] = cands
+    seeds = {name: c[0] for name, c in candidates.items()}
     init_sites(comp.spec, lay, theta, rng, consensus, energy_scale, seeds)
+    if candidates and codes is not None and score is not None:
+        _register_motifs(comp, theta, candidates, codes, score)
     comp.spec.measurement.init(lay, theta, rng, targets, comp.spec.t_sat)
     return theta
+
+
+#: Rows (evenly spaced) on which the starting motifs of sliding sites are scored.
+REGISTER_ROWS = 5000
+
+
+def _register_motifs(comp: Compiled, theta: np.ndarray, candidates: dict[str, list[np.ndarray]],
+                     codes: np.ndarray, score: np.ndarray) -> None:
+    """For each sliding site, the starting motif (an enriched k-mer at one offset of the
+    motif) whose phi ranks the sequences most like their measured activity (Spearman
+    correlation on up to REGISTER_ROWS rows): the k-mer alone does not say where in the
+    motif it sits, and the gradient does not move a motif out of a wrong register. Sets
+    theta in place."""
+    from scipy.stats import spearmanr
+
+    from .. import _core
+
+    lay = comp.layout
+    step = max(1, codes.shape[0] // REGISTER_ROWS)
+    c = np.ascontiguousarray(codes[::step])
+    sc = np.asarray(score[::step], dtype=np.float64)
+    for name, cands in candidates.items():
+        E = lay.view(theta, f"E.{name}")
+        base = E - 0.5  # init_sites' random part, plus 0.5, less 0.5 at the first seed ...
+        first = cands[0]
+        base[np.arange(len(first)), first] += 0.5  # ... given back: the random part alone
+        best, best_r = cands[0], -np.inf
+        for motif in cands:
+            E[...] = base + 0.5
+            E[np.arange(len(motif)), motif] -= 0.5
+            phi = np.asarray(_core.phi(comp.core, c, theta))
+            r = float(spearmanr(phi, sc)[0]) if np.std(phi) > 0 else -np.inf
+            if r > best_r:
+                best, best_r = motif, r
+        E[...] = base + 0.5
+        E[np.arange(len(best)), best] -= 0.5
 
 
 def letter_frequencies(codes: np.ndarray, A: int) -> np.ndarray:

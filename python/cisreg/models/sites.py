@@ -86,9 +86,20 @@ def enriched_kmer(codes: np.ndarray, score: np.ndarray, site: Site, A: int, k_ma
     the top fifth of sequences by ``score`` relative to the bottom fifth. Returns codes
     [width] (the k-mer centred in the motif, the rest filled with its most common letter),
     or None when the library is too small to tell."""
+    cands = motif_candidates(codes, score, site, A, k_max=k_max, n_kmers=1, centred_only=True)
+    return cands[0] if cands else None
+
+
+def motif_candidates(codes: np.ndarray, score: np.ndarray, site: Site, A: int, *, k_max: int = 6, n_kmers: int = 4,
+                     centred_only: bool = False) -> list[np.ndarray]:
+    """Starting motifs [width] of a sliding site: each of the ``n_kmers`` k-mers most
+    over-represented in the top fifth of sequences by ``score`` (against the bottom fifth),
+    k = min(width, k_max), placed at every offset inside the motif (the rest of the motif
+    filled with the k-mer's most common letter), most enriched k-mer first. Empty when the
+    library is too small to tell."""
     n = codes.shape[0]
     if n < 50 or A ** min(site.width, k_max) > 1 << 22:
-        return None
+        return []
     k = min(site.width, k_max)
     order = np.argsort(score, kind="stable")
     q = max(1, n // 5)
@@ -104,12 +115,43 @@ def enriched_kmer(codes: np.ndarray, score: np.ndarray, site: Site, A: int, k_ma
             idx += w[:, j : j + m] * weights[j]
         hist.append(np.bincount(idx.ravel(), minlength=A**k) + 1.0)
     lo, hi = hist[0] / hist[0].sum(), hist[1] / hist[1].sum()
-    best = int(np.argmax(np.log(hi / lo)))
-    kmer = np.array([(best // A ** (k - 1 - j)) % A for j in range(k)])
-    motif = np.full(site.width, int(np.bincount(kmer, minlength=A).argmax()))
-    off = (site.width - k) // 2
-    motif[off : off + k] = kmer
-    return motif
+    ranked = np.argsort(-np.log(hi / lo), kind="stable")[:n_kmers]
+    top = window[groups[1]]
+    idx_top = np.zeros((len(groups[1]), m), dtype=np.int64)
+    for j in range(k):
+        idx_top += top[:, j : j + m] * weights[j]
+    bg = np.bincount(top.ravel(), minlength=A) + 1.0
+    bg /= bg.sum()
+    out = []
+    for best in ranked.tolist():
+        kmer = np.array([(best // A ** (k - 1 - j)) % A for j in range(k)])
+        fill = int(np.bincount(kmer, minlength=A).argmax())
+        if centred_only:
+            motif = np.full(site.width, fill)
+            off = (site.width - k) // 2
+            motif[off : off + k] = kmer
+            out.append(motif)
+            continue
+        # register the k-mer in the motif: align the windows around its occurrences in the top
+        # sequences at every offset; the offset whose aligned letters carry the most information
+        # (against the background) places the k-mer where the motif's flanks are
+        rows, cols = np.nonzero(idx_top == best)
+        best_ic, registered = -np.inf, None
+        for off in range(site.width - k + 1):
+            start = cols - off
+            ok = (start >= 0) & (start + site.width <= window.shape[1])
+            if ok.sum() < 5:
+                continue
+            pos = start[ok][:, None] + np.arange(site.width)[None, :]
+            letters = top[rows[ok][:, None], pos]
+            f = np.stack([(letters == a).sum(axis=0) for a in range(A)], axis=1) + 0.5
+            f /= f.sum(axis=1, keepdims=True)
+            ic = float((f * np.log(f / bg[None, :])).sum())
+            if ic > best_ic:
+                best_ic, registered = ic, f.argmax(axis=1).astype(np.int64)
+        if registered is not None:
+            out.append(registered)
+    return out
 
 
 # ------------------------------------------------------------------ gauges
