@@ -30,6 +30,13 @@ def interrupted() -> bool:
     return _received
 
 
+def reraise_if_interrupted() -> None:
+    """In a reader's error handler: raise KeyboardInterrupt instead when the error is an
+    interrupt in disguise (an interrupt arrived while :func:`handled` was in force)."""
+    if _received:
+        raise KeyboardInterrupt from None
+
+
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """SIGINT and SIGTERM handled by :func:`interrupt_handler` for the duration (only from the

@@ -186,7 +186,6 @@ class _signals_deferred:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from ._signals import interrupt_handler
     from .data.readers import load_example
     from .data.store import load_data
     from .errors import DataWarning, InputError
@@ -222,33 +221,29 @@ def cmd_fit(args: argparse.Namespace) -> int:
         for note in data.notes:
             print(f"note: {note}", file=sys.stderr)
     ckpt = out / "checkpoint" if args.checkpoint_every else None
-    # SIGTERM is handled like Ctrl-C: stop, keep the best parameters, write them.
-    old_term = signal.signal(signal.SIGTERM, interrupt_handler)
+    # SIGTERM is handled like Ctrl-C (main): stop, keep the best parameters, write them.
+    result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                 l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
+                 n_threads=args.threads, dtype=args.precision, device=args.device, quiet=args.quiet,
+                 checkpoint_every=args.checkpoint_every,
+                 checkpoint_dir=ckpt, resume=args.resume, bootstrap=args.bootstrap, laplace=args.laplace)
+    # the model first: nothing after this point can lose it. An earlier fit's report goes
+    # first of all, so that the directory never holds a report of other parameters: a crash
+    # from here on leaves the old model or the new one, without a report until the new one
+    # is written (fit-many reruns a job without a report; model.json names the SHA-256 of
+    # its params.npz, so a model caught between its two files is refused on load)
+    with _signals_deferred():
+        (out / "report.json").unlink(missing_ok=True)
+        result.model.save(out, metadata={"name": name, "data": data.source})
     try:
-        result = fit(data, spec, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                     l2=args.l2, patience=args.patience, restarts=args.restarts, seed=args.seed,
-                     n_threads=args.threads, dtype=args.precision, device=args.device, quiet=args.quiet,
-                     checkpoint_every=args.checkpoint_every,
-                     checkpoint_dir=ckpt, resume=args.resume, bootstrap=args.bootstrap, laplace=args.laplace)
-        # the model first: nothing after this point can lose it. An earlier fit's report goes
-        # first of all, so that the directory never holds a report of other parameters: a crash
-        # from here on leaves the old model or the new one, without a report until the new one
-        # is written (fit-many reruns a job without a report; model.json names the SHA-256 of
-        # its params.npz, so a model caught between its two files is refused on load)
-        with _signals_deferred():
-            (out / "report.json").unlink(missing_ok=True)
-            result.model.save(out, metadata={"name": name, "data": data.source})
-        try:
-            metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            metrics = {"note": "metrics were not computed: interrupted"}  # type: ignore[dict-item]
-        with _signals_deferred():
-            report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
-            result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})
-            atomic_write_json(out / "report.json", report)
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
+        metrics = evaluate(result.model, data, n_threads=args.threads, seed=args.seed)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        metrics = {"note": "metrics were not computed: interrupted"}  # type: ignore[dict-item]
+    with _signals_deferred():
+        report = build_report(result, data, metrics, model_name=name, temperature_c=args.temperature)
+        result.model.save(out, metadata={"name": name, "status": report["status"], "data": data.source})
+        atomic_write_json(out / "report.json", report)
     if not args.quiet or result.interrupted or result.diverged:
         for line in summary_lines(report):
             print(line)

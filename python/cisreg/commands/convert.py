@@ -35,14 +35,13 @@ def run(args: argparse.Namespace) -> int:
     import time
     import warnings
 
-    from .._signals import handled
     from ..data.store import CHUNK_ROWS, convert, open_store
     from ..errors import DataWarning
 
     t0 = time.perf_counter()
-    # SIGTERM like Ctrl-C: the partial store is removed and the command exits with status 130
-    # (never an error blaming the input: see cisreg/_signals.py)
-    with handled(), warnings.catch_warnings():  # the notes are printed below, once
+    # SIGTERM like Ctrl-C (cli.main): the partial store is removed and the command exits with
+    # status 130, never with an error blaming the input (see cisreg/_signals.py)
+    with warnings.catch_warnings():  # the notes are printed below, once
         warnings.simplefilter("ignore", DataWarning)
         out = convert(args.data, args.out, x_col=args.x_col, alphabet=args.alphabet, seed=args.seed,
                       aggregate=not args.no_aggregate, chunk_rows=args.chunk_rows or CHUNK_ROWS)

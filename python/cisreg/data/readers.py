@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cisreg._signals import reraise_if_interrupted
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.data.dataset import Dataset, sequence_column
 from cisreg.data.encode import decode, encode
@@ -308,7 +309,7 @@ def _read_frame(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, str, str]:
             source=source,
         ) from None
     except pd.errors.ParserError as exc:
-        _blame_interrupt()
+        reraise_if_interrupted()
         match = _TOKENIZE.search(str(exc))
         if match:
             expected, line, saw = (int(g) for g in match.groups())
@@ -719,11 +720,3 @@ def load_example(name: str = "lac-sortseq") -> Dataset:
     Dataset
     """
     return read_table(example_path(name))
-
-
-def _blame_interrupt() -> None:
-    """Raise KeyboardInterrupt if the error being handled is an interrupt in disguise."""
-    from .._signals import interrupted
-
-    if interrupted():
-        raise KeyboardInterrupt from None

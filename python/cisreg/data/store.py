@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from cisreg._files import own_file_problem
+from cisreg._signals import reraise_if_interrupted
 from cisreg.data.aggregate import aggregate, extra_rule
 from cisreg.data.alphabet import resolve_alphabet
 from cisreg.data.dataset import Dataset, sequence_column
@@ -283,7 +284,7 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
             if empty:
                 raise InputError("the table has a header but no data rows; add data rows", source=source)
     except pd.errors.ParserError as exc:
-        _blame_interrupt()
+        reraise_if_interrupted()
         m = _TOKENIZE.search(str(exc))
         if m:  # the parser counts the spare column and the lines after the header
             expected, line, saw = (int(g) for g in m.groups())
@@ -295,7 +296,7 @@ def _text_chunks(path: Path, chunk_rows: int, usecols: list[str] | None = None) 
     except UnicodeDecodeError as exc:
         raise InputError(f"the file is not UTF-8 text (byte {exc.start} cannot be decoded)", source=source) from None
     except (OSError, EOFError, zlib.error) as exc:
-        _blame_interrupt()
+        reraise_if_interrupted()
         raise InputError(f"the file could not be read (corrupt or truncated?): {' '.join(str(exc).split())}",
                          source=source) from None
 
@@ -1090,11 +1091,3 @@ def predict_file(model: Any, data: str | os.PathLike[str] | Dataset, out: str | 
         tmp.unlink(missing_ok=True)
         raise
     return n, cols
-
-
-def _blame_interrupt() -> None:
-    """Raise KeyboardInterrupt if the error being handled is an interrupt in disguise."""
-    from .._signals import interrupted
-
-    if interrupted():
-        raise KeyboardInterrupt from None

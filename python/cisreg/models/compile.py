@@ -72,9 +72,10 @@ def initial_theta(comp: Compiled, rng: np.random.Generator, *, targets: np.ndarr
     binder of the reference. Natural promoters carry functional sites, so this puts the
     energy matrices on the physical side of the sign symmetry of the likelihood (a
     protein "binding" its worst site explains sort-seq data as well as the right model,
-    with interactions of flipped sign). A sliding site starts as a binder of the k-mer
-    most enriched in the top fifth of the library by measurement
-    (:func:`cisreg.models.sites.enriched_kmer`).
+    with interactions of flipped sign). A sliding site starts as a binder of one of the
+    k-mers most enriched in the top fifth of the library by measurement, registered in the
+    motif (:func:`cisreg.models.sites.motif_candidates`): the one whose phi ranks the
+    training sequences most like their measurements.
     """
     lay = comp.layout
     theta = np.zeros(lay.size)

@@ -80,23 +80,14 @@ def init_sites(spec: ModelSpec, layout: ParamLayout, theta: np.ndarray, rng: np.
             layout.view(theta, f"eps.{s.name}")[...] = -1.0
 
 
-def enriched_kmer(codes: np.ndarray, score: np.ndarray, site: Site, A: int, k_max: int = 6) -> np.ndarray | None:
-    """The motif of a sliding site's most enriched k-mer: k = min(width, k_max); the k-mer
-    whose occurrences (in the site's range, forward strand) are most over-represented in
-    the top fifth of sequences by ``score`` relative to the bottom fifth. Returns codes
-    [width] (the k-mer centred in the motif, the rest filled with its most common letter),
-    or None when the library is too small to tell."""
-    cands = motif_candidates(codes, score, site, A, k_max=k_max, n_kmers=1, centred_only=True)
-    return cands[0] if cands else None
-
-
-def motif_candidates(codes: np.ndarray, score: np.ndarray, site: Site, A: int, *, k_max: int = 6, n_kmers: int = 4,
-                     centred_only: bool = False) -> list[np.ndarray]:
-    """Starting motifs [width] of a sliding site: each of the ``n_kmers`` k-mers most
+def motif_candidates(codes: np.ndarray, score: np.ndarray, site: Site, A: int, *, k_max: int = 6,
+                     n_kmers: int = 4) -> list[np.ndarray]:
+    """Starting motifs [width] of a sliding site, one for each of the ``n_kmers`` k-mers most
     over-represented in the top fifth of sequences by ``score`` (against the bottom fifth),
-    k = min(width, k_max), placed at every offset inside the motif (the rest of the motif
-    filled with the k-mer's most common letter), most enriched k-mer first. Empty when the
-    library is too small to tell."""
+    k = min(width, k_max), most enriched first. Each k-mer is registered in the motif: the
+    windows around its occurrences in the top sequences are aligned at every offset of the
+    motif, and the consensus of the offset whose aligned letters carry the most information
+    (against the background) is the candidate. Empty when the library is too small to tell."""
     n = codes.shape[0]
     if n < 50 or A ** min(site.width, k_max) > 1 << 22:
         return []
@@ -107,8 +98,8 @@ def motif_candidates(codes: np.ndarray, score: np.ndarray, site: Site, A: int, *
     window = codes[:, site.start : site.stop].astype(np.int64)
     m = window.shape[1] - k + 1
     weights = A ** np.arange(k - 1, -1, -1)
-    hist = []
-    for g in groups:
+    hist, idx = [], np.zeros(0, dtype=np.int64)
+    for g in groups:  # bottom, then top: idx is left holding the top sequences' k-mer codes
         w = window[g]
         idx = np.zeros((len(g), m), dtype=np.int64)
         for j in range(k):  # loop over the k-mer's positions, not rows
@@ -117,25 +108,14 @@ def motif_candidates(codes: np.ndarray, score: np.ndarray, site: Site, A: int, *
     lo, hi = hist[0] / hist[0].sum(), hist[1] / hist[1].sum()
     ranked = np.argsort(-np.log(hi / lo), kind="stable")[:n_kmers]
     top = window[groups[1]]
-    idx_top = np.zeros((len(groups[1]), m), dtype=np.int64)
-    for j in range(k):
-        idx_top += top[:, j : j + m] * weights[j]
     bg = np.bincount(top.ravel(), minlength=A) + 1.0
     bg /= bg.sum()
     out = []
     for best in ranked.tolist():
-        kmer = np.array([(best // A ** (k - 1 - j)) % A for j in range(k)])
-        fill = int(np.bincount(kmer, minlength=A).argmax())
-        if centred_only:
-            motif = np.full(site.width, fill)
-            off = (site.width - k) // 2
-            motif[off : off + k] = kmer
-            out.append(motif)
-            continue
         # register the k-mer in the motif: align the windows around its occurrences in the top
         # sequences at every offset; the offset whose aligned letters carry the most information
         # (against the background) places the k-mer where the motif's flanks are
-        rows, cols = np.nonzero(idx_top == best)
+        rows, cols = np.nonzero(idx == best)
         best_ic, registered = -np.inf, None
         for off in range(site.width - k + 1):
             start = cols - off
